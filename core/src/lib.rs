@@ -9,6 +9,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod addr;
 pub mod rng;
 pub mod seq;
 pub mod time;
