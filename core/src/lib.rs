@@ -10,6 +10,9 @@
 extern crate std;
 
 pub mod addr;
+pub mod control;
+pub mod inbox;
+pub mod pool;
 pub mod rng;
 pub mod seq;
 pub mod time;
