@@ -11,8 +11,10 @@ extern crate std;
 
 pub mod addr;
 pub mod control;
+pub mod feed;
 pub mod inbox;
 pub mod pool;
+pub mod reassembly;
 pub mod rng;
 pub mod seq;
 pub mod time;

@@ -1,0 +1,319 @@
+//! Reassembly of messages larger than one datagram.
+//!
+//! A sender cuts a message that does not fit in one frame into `Fragment`
+//! records (offset, total length), one per datagram, in order. The receiver
+//! keeps a fixed number `R` of reassembly slots; each holds the message's
+//! bytes in the node's payload pool and the byte ranges received so far, so
+//! duplicated, reordered or overlapping fragments are harmless. A slot that
+//! makes no progress for the reassembly timeout is freed and counted; when all
+//! slots are busy, a fragment of a new message is dropped (counted), never one
+//! of a message already under way. Lookup scans the `R` slots: `R` is a small
+//! constant (the number of large messages in flight towards one node).
+
+use crate::addr::NodeId;
+use crate::pool::{Handle, Pool};
+use crate::time::Instant;
+use heapless::Vec;
+
+/// Most disjoint byte ranges tracked per message. Fragments of one sender
+/// arrive mostly in order, so ranges merge quickly; a message whose ranges
+/// would exceed this is abandoned (counted) rather than tracked unboundedly.
+pub const MAX_RANGES: usize = 8;
+
+/// Identity of a message under reassembly.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Key {
+    /// Sender.
+    pub from: NodeId,
+    /// Group, or `u32::MAX` for point to point.
+    pub group: u32,
+    /// Sender's message id.
+    pub msg: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    key: Key,
+    handle: Handle,
+    ranges: Vec<(u32, u32), MAX_RANGES>,
+    deadline: Instant,
+}
+
+/// Why a fragment was not taken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FragmentDrop {
+    /// Every slot is busy with another message.
+    NoSlot,
+    /// The payload pool (or the reassembly budget) cannot hold the message.
+    NoSpace,
+    /// The fragment disagrees with earlier ones on the total length.
+    Inconsistent,
+    /// Too many holes to track.
+    TooManyRanges,
+}
+
+/// What a fragment did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FragmentOutcome {
+    /// Stored; the message is still incomplete.
+    Stored,
+    /// The message is complete: its bytes are in `Handle`, which the caller
+    /// now owns (and must free).
+    Complete(Handle),
+}
+
+/// `R` reassembly slots.
+pub struct Reassembly<const R: usize> {
+    slots: [Option<Slot>; R],
+    bytes_in_use: usize,
+}
+
+impl<const R: usize> Default for Reassembly<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn insert_range(ranges: &mut Vec<(u32, u32), MAX_RANGES>, start: u32, end: u32) -> bool {
+    // Merge [start, end) with every overlapping or touching range.
+    let (mut s, mut e) = (start, end);
+    let mut i = 0;
+    while i < ranges.len() {
+        let (a, b) = ranges[i];
+        if b < s || a > e {
+            i += 1;
+        } else {
+            s = s.min(a);
+            e = e.max(b);
+            ranges.swap_remove(i);
+        }
+    }
+    ranges.push((s, e)).is_ok()
+}
+
+impl<const R: usize> Reassembly<R> {
+    /// No message under way.
+    pub fn new() -> Self {
+        Reassembly {
+            slots: core::array::from_fn(|_| None),
+            bytes_in_use: 0,
+        }
+    }
+
+    /// Pool bytes held by incomplete messages.
+    pub fn bytes_in_use(&self) -> usize {
+        self.bytes_in_use
+    }
+
+    /// Messages under way.
+    pub fn in_progress(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    fn find(&self, key: &Key) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.key == *key))
+    }
+
+    /// Checks, without changing anything, whether the fragment would be
+    /// taken, and whether it would complete its message.
+    pub fn check<const B: usize>(
+        &self,
+        pool: &Pool<B>,
+        budget: usize,
+        key: &Key,
+        total: u32,
+        offset: u32,
+        len: u32,
+    ) -> Result<bool, FragmentDrop> {
+        let end = offset.saturating_add(len);
+        match self.find(key) {
+            Some(i) => {
+                let slot = self.slots[i].as_ref().ok_or(FragmentDrop::NoSlot)?;
+                if slot.handle.len() != total as usize {
+                    return Err(FragmentDrop::Inconsistent);
+                }
+                let mut r = slot.ranges.clone();
+                if !insert_range(&mut r, offset, end) {
+                    return Err(FragmentDrop::TooManyRanges);
+                }
+                Ok(r.len() == 1 && r[0] == (0, total))
+            }
+            None => {
+                if !self.slots.iter().any(|s| s.is_none()) {
+                    return Err(FragmentDrop::NoSlot);
+                }
+                if !pool.can_store(total as usize)
+                    || self.bytes_in_use.saturating_add(total as usize) > budget
+                {
+                    return Err(FragmentDrop::NoSpace);
+                }
+                Ok(offset == 0 && end == total)
+            }
+        }
+    }
+
+    /// Takes a fragment that [`Reassembly::check`] accepted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply<const B: usize>(
+        &mut self,
+        pool: &mut Pool<B>,
+        budget: usize,
+        key: Key,
+        total: u32,
+        offset: u32,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<FragmentOutcome, FragmentDrop> {
+        let len = u32::try_from(bytes.len()).map_err(|_| FragmentDrop::Inconsistent)?;
+        self.check(pool, budget, &key, total, offset, len)?;
+        let i = match self.find(&key) {
+            Some(i) => i,
+            None => {
+                let i = self
+                    .slots
+                    .iter()
+                    .position(|s| s.is_none())
+                    .ok_or(FragmentDrop::NoSlot)?;
+                let handle = pool
+                    .alloc(total as usize)
+                    .map_err(|_| FragmentDrop::NoSpace)?;
+                self.bytes_in_use += total as usize;
+                self.slots[i] = Some(Slot {
+                    key,
+                    handle,
+                    ranges: Vec::new(),
+                    deadline,
+                });
+                i
+            }
+        };
+        let Some(slot) = self.slots[i].as_mut() else {
+            return Err(FragmentDrop::NoSlot);
+        };
+        pool.write(slot.handle, offset as usize, bytes);
+        // check() proved the insertion fits.
+        insert_range(&mut slot.ranges, offset, offset + len);
+        slot.deadline = deadline;
+        if slot.ranges.len() == 1 && slot.ranges[0] == (0, total) {
+            let handle = slot.handle;
+            self.slots[i] = None;
+            self.bytes_in_use -= handle.len();
+            Ok(FragmentOutcome::Complete(handle))
+        } else {
+            Ok(FragmentOutcome::Stored)
+        }
+    }
+
+    /// The earliest deadline of a message under way.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots.iter().flatten().map(|s| s.deadline).min()
+    }
+
+    /// Frees one message whose deadline has passed; returns its key.
+    pub fn expire_one<const B: usize>(&mut self, pool: &mut Pool<B>, now: Instant) -> Option<Key> {
+        let i = self
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.deadline <= now))?;
+        let slot = self.slots[i].take()?;
+        self.bytes_in_use -= slot.handle.len();
+        pool.free(slot.handle);
+        Some(slot.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Duration;
+
+    fn key(msg: u32) -> Key {
+        Key {
+            from: NodeId(1),
+            group: 0,
+            msg,
+        }
+    }
+
+    #[test]
+    fn out_of_order_duplicated_overlapping_fragments_complete_once() {
+        let mut pool: Pool<16> = Pool::new();
+        let mut r: Reassembly<2> = Reassembly::new();
+        let msg: std::vec::Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let t = Instant::from_millis(10);
+        let pieces = [(600usize, 1000usize), (0, 300), (0, 300), (250, 700)];
+        let mut done = None;
+        for (k, &(a, b)) in pieces.iter().enumerate() {
+            let out = r
+                .apply(&mut pool, usize::MAX, key(7), 1000, a as u32, &msg[a..b], t)
+                .unwrap();
+            if k + 1 < pieces.len() {
+                assert_eq!(out, FragmentOutcome::Stored);
+            } else {
+                done = Some(out);
+            }
+        }
+        let Some(FragmentOutcome::Complete(h)) = done else {
+            panic!("not complete")
+        };
+        let mut got = [0u8; 1000];
+        pool.read(h, &mut got);
+        assert_eq!(&got[..], &msg[..]);
+        assert_eq!(r.bytes_in_use(), 0);
+        assert_eq!(r.in_progress(), 0);
+    }
+
+    #[test]
+    fn bounded_slots_budget_and_expiry() {
+        let mut pool: Pool<16> = Pool::new();
+        let mut r: Reassembly<1> = Reassembly::new();
+        let t = Instant::from_millis(1);
+        assert_eq!(
+            r.apply(&mut pool, 4096, key(1), 500, 0, &[1; 100], t),
+            Ok(FragmentOutcome::Stored)
+        );
+        assert_eq!(
+            r.apply(&mut pool, 4096, key(2), 500, 0, &[1; 100], t),
+            Err(FragmentDrop::NoSlot)
+        );
+        assert_eq!(
+            r.apply(&mut pool, 4096, key(1), 501, 100, &[1; 100], t),
+            Err(FragmentDrop::Inconsistent)
+        );
+        assert_eq!(r.next_deadline(), Some(t));
+        assert_eq!(
+            r.expire_one(&mut pool, t + Duration::from_micros(1)),
+            Some(key(1))
+        );
+        assert_eq!(pool.free_bytes(), 16 * crate::pool::BLOCK_LEN);
+        assert_eq!(
+            r.apply(&mut pool, 400, key(3), 500, 0, &[1; 10], t),
+            Err(FragmentDrop::NoSpace)
+        );
+    }
+
+    #[test]
+    fn too_many_holes_is_refused_without_change() {
+        let mut pool: Pool<64> = Pool::new();
+        let mut r: Reassembly<1> = Reassembly::new();
+        let t = Instant::ZERO;
+        for i in 0..MAX_RANGES as u32 {
+            r.apply(&mut pool, usize::MAX, key(1), 8000, i * 100, &[0; 10], t)
+                .unwrap();
+        }
+        assert_eq!(
+            r.apply(&mut pool, usize::MAX, key(1), 8000, 5000, &[0; 10], t),
+            Err(FragmentDrop::TooManyRanges)
+        );
+        // A fragment that merges two holes is still accepted.
+        assert_eq!(
+            r.apply(&mut pool, usize::MAX, key(1), 8000, 10, &[0; 90], t),
+            Ok(FragmentOutcome::Stored)
+        );
+    }
+}
