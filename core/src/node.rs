@@ -1,0 +1,1000 @@
+//! The node: the sans-IO engine a host drives.
+//!
+//! Data flows one way through it:
+//!
+//! ```text
+//! receive:  handle_datagram ─▶ wire (open, Frame::new_checked) ─▶ admission
+//!           (cluster, membership, anti-replay, room) ─▶ records applied ─▶ inbox ─▶ poll_event
+//! send:     send / feeds register intents ─▶ sinks (BASEL ports + control policy)
+//!           ─▶ poll_transmit pulls records into a FrameWriter ─▶ seal ─▶ datagram
+//! ```
+//!
+//! This is QSM's single-threaded event core (§4, Fig. 7): the host is the I/O
+//! loop, [`Node::poll_timeout`] is the alarm queue's head, and the pull
+//! architecture of Fig. 9–10 decides what leaves: a sink is asked for a
+//! datagram only when the host can send, and it then pulls from its queues in
+//! priority order, generating control records at that moment from fresh
+//! state (§6, insight 2.4 "act on fresh state").
+//!
+//! Decisions where the papers leave room:
+//! * **Never hold on a timer when idle.** A ready sink sends whatever is
+//!   waiting at once; aggregation only takes what is already queued (Nagle's
+//!   and `linger.ms`' lesson). Holding is an explicit policy ([`Hold`]).
+//! * **A rejected frame changes nothing.** A datagram is decoded and checked
+//!   whole (every record parsed, room for its payloads reserved) before any
+//!   record is applied; every rejection is counted by reason.
+//! * **The header's view/epoch field carries the sender's incarnation** in
+//!   this layer: the anti-replay window of a peer restarts when it comes back
+//!   with a higher incarnation. Protocols with views carry their view ids in
+//!   their own records.
+//! * **Anti-replay window** of 64 frames per peer (as IPsec/DTLS): duplicates
+//!   are dropped, frames reordered by more than 64 are dropped as stale.
+//!
+//! [`Hold`]: crate::control::Hold
+
+use crate::addr::{Destination, GroupId, NodeId, Transmit};
+use crate::control::{ControlPolicy, Readiness, TokenBucket, Window};
+use crate::counters::{Counters, DropReason, SendReason};
+use crate::feed::{Class, Feed, Item};
+use crate::inbox::Inbox;
+use crate::pool::{Cursor, Handle, Pool};
+use crate::queue::{Admission, PacketMeta, Port, Scheduling};
+use crate::reassembly::{FragmentOutcome, Key, Reassembly};
+use crate::rng::Rng;
+use crate::seq::Seq;
+use crate::time::{Duration, Instant};
+use crate::timer::{TimerKey, Timers};
+use crate::wire::{self, FrameWriter, Header, Integrity, RecordRepr};
+
+/// Reassembly slots per node (messages larger than a datagram in flight towards it).
+pub const REASSEMBLY_SLOTS: usize = 8;
+/// Fragments smaller than this are not started at the end of a partly filled
+/// datagram: the fragment goes first in the next one instead.
+const MIN_FRAGMENT: usize = 64;
+/// Anti-replay window, in frames.
+const REPLAY_WINDOW: i32 = 64;
+
+/// Errors of the application and host calls.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// A bounded queue or the payload pool is full: retry later (backpressure).
+    Full,
+    /// The payload is larger than the configured maximum message size.
+    Oversized,
+    /// The destination is not a member of the cluster (or is this node).
+    NotMember,
+    /// The group is unknown to this node.
+    UnknownGroup,
+    /// The caller's buffer is smaller than the MTU.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+    /// The configuration is invalid; the text says which field.
+    InvalidConfig(&'static str),
+}
+
+/// Scheduling policy of every sink's port across its four class queues.
+pub use crate::queue::Scheduling as SinkScheduling;
+
+/// Rate limit of every sink, in bytes per second with a burst allowance.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RateLimit {
+    /// Long-run rate.
+    pub bytes_per_s: u64,
+    /// Bytes that may leave at once after an idle period.
+    pub burst: u64,
+}
+
+/// How a node is set up. All capacities are the node's const generics; this
+/// holds the values that may differ between nodes of one build.
+#[derive(Clone, Copy, Debug)]
+pub struct Config<'a> {
+    /// Cluster id: frames of other clusters are rejected.
+    pub cluster: u32,
+    /// This node.
+    pub id: NodeId,
+    /// Every member of the cluster, this node included, in any order.
+    pub members: &'a [NodeId],
+    /// Incarnation number: must grow each time the node restarts.
+    pub incarnation: u32,
+    /// Largest datagram, 576 ..= 65507 and at most the node's `MTU`.
+    pub mtu: usize,
+    /// Integrity schema (all nodes of a cluster use the same).
+    pub integrity: Integrity,
+    /// Seed of the node's random generator.
+    pub seed: u64,
+    /// Largest application message (fragmented above one datagram).
+    pub max_message: usize,
+    /// Heartbeat period; `None` sends none.
+    pub heartbeat: Option<Duration>,
+    /// A message whose fragments stop arriving is dropped after this.
+    pub reassembly_timeout: Duration,
+    /// Optional rate limit of each sink.
+    pub rate: Option<RateLimit>,
+    /// Optional window of unacknowledged bytes per sink (the protocol that
+    /// owns the sink reports acknowledgements).
+    pub window: Option<u64>,
+    /// Scheduling across the class queues of each sink.
+    pub scheduling: Scheduling,
+}
+
+impl<'a> Config<'a> {
+    /// Defaults for a node `id` of a cluster of `members`.
+    pub fn new(id: NodeId, members: &'a [NodeId]) -> Self {
+        Config {
+            cluster: 0x5043_0001,
+            id,
+            members,
+            incarnation: 0,
+            mtu: 1400,
+            integrity: Integrity::Crc32c,
+            seed: u64::from(id.0),
+            max_message: 64 * 1024,
+            heartbeat: None,
+            reassembly_timeout: Duration::from_secs(2),
+            rate: None,
+            window: None,
+            scheduling: Scheduling::StrictPriority,
+        }
+    }
+}
+
+/// How to send one application message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SendOptions {
+    /// Priority class.
+    pub class: Class,
+    /// May a queue policy push this message out under congestion? (BASEL
+    /// push-out). Non-droppable messages are never lost once accepted; the
+    /// newcomer is refused with [`Error::Full`] instead.
+    pub droppable: bool,
+    /// Intrinsic value for value-based queue policies (BASEL §4.1).
+    pub value: u32,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            class: Class::Data,
+            droppable: false,
+            value: 0,
+        }
+    }
+}
+
+/// What the node reports to the application.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A message arrived (unordered, best effort at this layer).
+    Received {
+        /// Sender.
+        from: NodeId,
+        /// The group it was multicast to, `None` for point to point.
+        group: Option<GroupId>,
+        /// The sender's message id.
+        msg: u32,
+        /// The bytes; valid until the next call to `poll_event`.
+        payload: &'a [u8],
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum EventMeta {
+    Received {
+        from: NodeId,
+        group: Option<GroupId>,
+        msg: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OutMsg {
+    handle: Handle,
+    cursor: Cursor,
+    /// Bytes already sent as fragments.
+    sent: u32,
+    group: u32,
+    msg: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ReplayWindow {
+    epoch: Option<u32>,
+    top: Seq,
+    bits: u64,
+}
+
+impl ReplayWindow {
+    fn check(&self, epoch: u32, seq: Seq) -> Result<(), DropReason> {
+        match self.epoch {
+            None => Ok(()),
+            Some(e) if epoch > e => Ok(()),
+            Some(e) if epoch < e => Err(DropReason::Stale),
+            Some(_) => {
+                let d = seq.distance_from(self.top);
+                if d > 0 {
+                    Ok(())
+                } else if d <= -REPLAY_WINDOW {
+                    Err(DropReason::Stale)
+                } else if self.bits & (1u64 << (-d)) != 0 {
+                    Err(DropReason::Duplicate)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, epoch: u32, seq: Seq) {
+        if self.epoch != Some(epoch) {
+            *self = ReplayWindow {
+                epoch: Some(epoch),
+                top: seq,
+                bits: 1,
+            };
+            return;
+        }
+        let d = seq.distance_from(self.top);
+        if d > 0 {
+            self.bits = if d >= REPLAY_WINDOW { 0 } else { self.bits << d };
+            self.bits |= 1;
+            self.top = seq;
+        } else {
+            self.bits |= 1u64 << (-d);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Peer {
+    id: NodeId,
+    replay: ReplayWindow,
+    last_heard: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SinkState {
+    /// Nothing to send.
+    Idle,
+    /// In the active list.
+    Active,
+    /// Waiting for its hold timer.
+    Held,
+    /// Waiting for an outside event.
+    Blocked,
+}
+
+struct Sink<const QUEUE: usize> {
+    destination: Destination,
+    port: Port<Item, QUEUE>,
+    control: ControlPolicy,
+    registered: u32,
+    state: SinkState,
+}
+
+/// A sink's index, as a timer key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SinkKey(u16);
+
+impl TimerKey for SinkKey {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+    fn from_index(i: usize) -> Option<Self> {
+        u16::try_from(i).ok().map(SinkKey)
+    }
+}
+
+/// The engine. Capacities are fixed at construction by the const generics:
+///
+/// * `SINKS`: destinations (one per member plus one for the whole cluster);
+/// * `QUEUE`: messages each class queue of a sink holds;
+/// * `SLOTS`: application messages waiting to leave, node-wide;
+/// * `BLOCKS`: 128-byte blocks of payload storage (outgoing and reassembly);
+/// * `INBOX`: bytes of delivered payloads waiting for `poll_event`;
+/// * `MTU`: largest datagram this build handles.
+///
+/// The node holds every byte it uses inline; a host puts it in a `static` or
+/// a `Box` ([`HostNode`] is about a megabyte).
+pub struct Node<
+    const SINKS: usize,
+    const QUEUE: usize,
+    const SLOTS: usize,
+    const BLOCKS: usize,
+    const INBOX: usize,
+    const MTU: usize,
+> {
+    id: NodeId,
+    cluster: u32,
+    incarnation: u32,
+    mtu: usize,
+    integrity: Integrity,
+    max_message: usize,
+    heartbeat: Option<Duration>,
+    reassembly_timeout: Duration,
+    rng: Rng,
+    frame_seq: Seq,
+    next_msg: u32,
+    peers: heapless::Vec<Peer, SINKS>,
+    sinks: heapless::Vec<Sink<QUEUE>, SINKS>,
+    active: heapless::Deque<u16, SINKS>,
+    holds: Timers<SinkKey, SINKS>,
+    next_heartbeat: Option<Instant>,
+    out: [Option<OutMsg>; SLOTS],
+    out_free: heapless::Vec<u16, SLOTS>,
+    pool: Pool<BLOCKS>,
+    reassembly: Reassembly<REASSEMBLY_SLOTS>,
+    inbox: Inbox<EventMeta, INBOX, 256>,
+    /// The inbox entry handed out by the last `poll_event`, released at the next.
+    lent: bool,
+    rx_scratch: [u8; MTU],
+    counters: Counters,
+}
+
+/// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
+pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507>;
+/// A node sized for a microcontroller: 8 sinks, 16 KiB of payload storage, 512-byte MTU.
+pub type SmallNode = Node<9, 8, 32, 128, 4096, 512>;
+
+const GROUP_SINK: usize = 0;
+
+impl<
+        const SINKS: usize,
+        const QUEUE: usize,
+        const SLOTS: usize,
+        const BLOCKS: usize,
+        const INBOX: usize,
+        const MTU: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+{
+    /// A node as configured, at time `now`.
+    pub fn new(config: &Config<'_>, now: Instant) -> Result<Self, Error> {
+        if config.mtu < wire::MIN_MTU || config.mtu > wire::MAX_MTU || config.mtu > MTU {
+            return Err(Error::InvalidConfig("mtu"));
+        }
+        if config.members.len() + 1 > SINKS {
+            return Err(Error::InvalidConfig("members: more than SINKS - 1"));
+        }
+        if !config.members.contains(&config.id) {
+            return Err(Error::InvalidConfig("members must include id"));
+        }
+        if config.max_message == 0 || config.max_message > wire::MAX_MESSAGE_LEN as usize {
+            return Err(Error::InvalidConfig("max_message"));
+        }
+        let control = ControlPolicy {
+            rate: config
+                .rate
+                .map(|r| TokenBucket::new(r.bytes_per_s, r.burst, now)),
+            window: config.window.map(|limit| Window {
+                in_flight: 0,
+                limit,
+            }),
+            ..Default::default()
+        };
+        let mut peers: heapless::Vec<Peer, SINKS> = heapless::Vec::new();
+        for &m in config.members {
+            if peers.iter().any(|p| p.id == m) {
+                return Err(Error::InvalidConfig("members: duplicate id"));
+            }
+            let _ = peers.push(Peer {
+                id: m,
+                ..Default::default()
+            });
+        }
+        peers.sort_unstable_by_key(|p| p.id);
+        // Sink 0 is the whole cluster; sink i + 1 is peers[i].
+        let mut sinks: heapless::Vec<Sink<QUEUE>, SINKS> = heapless::Vec::new();
+        let dests = core::iter::once(Destination::Group(GroupId::ALL))
+            .chain(peers.iter().map(|p| Destination::Peer(p.id)));
+        for destination in dests {
+            let sink = Sink {
+                destination,
+                port: Port::new(config.scheduling),
+                control,
+                registered: 0,
+                state: SinkState::Idle,
+            };
+            if sinks.push(sink).is_err() {
+                return Err(Error::InvalidConfig("members: more than SINKS - 1"));
+            }
+        }
+        let mut out_free = heapless::Vec::new();
+        for i in (0..SLOTS).rev() {
+            let _ = out_free.push(i as u16);
+        }
+        Ok(Node {
+            id: config.id,
+            cluster: config.cluster,
+            incarnation: config.incarnation,
+            mtu: config.mtu,
+            integrity: config.integrity,
+            max_message: config.max_message,
+            heartbeat: config.heartbeat,
+            reassembly_timeout: config.reassembly_timeout,
+            rng: Rng::new(config.seed),
+            frame_seq: Seq(0),
+            next_msg: 0,
+            peers,
+            sinks,
+            active: heapless::Deque::new(),
+            holds: Timers::new(),
+            next_heartbeat: config.heartbeat.map(|p| now + p),
+            out: [None; SLOTS],
+            out_free,
+            pool: Pool::new(),
+            reassembly: Reassembly::new(),
+            inbox: Inbox::new(),
+            lent: false,
+            rx_scratch: [0; MTU],
+            counters: Counters::default(),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The configured MTU: `poll_transmit` needs a buffer at least this long.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// The node's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// When a peer was last heard from (any accepted frame).
+    pub fn last_heard(&self, peer: NodeId) -> Option<Instant> {
+        self.peer_index(peer).and_then(|i| self.peers[i].last_heard)
+    }
+
+    /// The node's random generator (protocol layers draw from it).
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    fn peer_index(&self, id: NodeId) -> Option<usize> {
+        self.peers.binary_search_by_key(&id, |p| p.id).ok()
+    }
+
+    fn sink_index(&self, dest: Destination) -> Result<usize, Error> {
+        match dest {
+            Destination::Group(GroupId::ALL) => Ok(GROUP_SINK),
+            Destination::Group(_) => Err(Error::UnknownGroup),
+            Destination::Peer(p) if p == self.id => Err(Error::NotMember),
+            Destination::Peer(p) => self.peer_index(p).map(|i| i + 1).ok_or(Error::NotMember),
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Application side: application -> feeds -> sinks
+    // ----------------------------------------------------------------------
+
+    /// Queues a message for `dest`; returns its message id. Best effort at
+    /// this layer: reliability and order are the protocols' business.
+    ///
+    /// Errors change nothing: [`Error::Full`] when the queue, the message
+    /// table or the payload pool is full (retry later), [`Error::Oversized`],
+    /// [`Error::NotMember`], [`Error::UnknownGroup`].
+    pub fn send(
+        &mut self,
+        now: Instant,
+        dest: Destination,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<u32, Error> {
+        let s = self.sink_index(dest)?;
+        if payload.len() > self.max_message {
+            return Err(Error::Oversized);
+        }
+        let Some(&slot) = self.out_free.last() else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        let Ok(handle) = self.pool.store(payload) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        let meta = PacketMeta {
+            arrival: now,
+            size: payload.len() as u32,
+            value: opts.value,
+            work: payload.len() as u32,
+            slack: None,
+            class: opts.class as u8,
+            droppable: opts.droppable,
+        };
+        match self.sinks[s].port.enqueue(opts.class.index(), meta, Item::Message(slot)) {
+            Admission::Refused(_) => {
+                self.pool.free(handle);
+                self.counters.refused_full += 1;
+                return Err(Error::Full);
+            }
+            Admission::Admitted => {}
+            Admission::PushedOut(victim) => self.discard(victim),
+        }
+        self.out_free.pop();
+        let msg = self.next_msg;
+        self.next_msg = self.next_msg.wrapping_add(1);
+        let group = match dest {
+            Destination::Group(g) => g.0,
+            Destination::Peer(_) => wire::GROUP_NONE,
+        };
+        self.out[slot as usize] = Some(OutMsg {
+            handle,
+            cursor: self.pool.cursor(handle),
+            sent: 0,
+            group,
+            msg,
+        });
+        self.counters.messages_accepted += 1;
+        let ql = self.sinks[s].port.len() as u64;
+        self.counters.queue_high_water = self.counters.queue_high_water.max(ql);
+        let used = (BLOCKS * crate::pool::BLOCK_LEN - self.pool.free_bytes()) as u64;
+        self.counters.pool_high_water = self.counters.pool_high_water.max(used);
+        self.activate(s);
+        Ok(msg)
+    }
+
+    /// Frees what a queue policy pushed out.
+    fn discard(&mut self, item: Item) {
+        match item {
+            Item::Message(slot) => {
+                if let Some(m) = self.out.get_mut(slot as usize).and_then(Option::take) {
+                    self.pool.free(m.handle);
+                    let _ = self.out_free.push(slot);
+                }
+                self.counters.drop(DropReason::PushedOut);
+            }
+            // Intents are never droppable; nothing to free.
+            Item::Intent(_) => {}
+        }
+    }
+
+    /// Registers `feed`'s intent to send with sink `s` (at most once).
+    fn register(&mut self, s: usize, feed: Feed, now: Instant) {
+        let sink = &mut self.sinks[s];
+        if sink.registered & feed.bit() != 0 {
+            return;
+        }
+        let meta = PacketMeta {
+            arrival: now,
+            size: 0,
+            value: u32::MAX,
+            work: 0,
+            slack: None,
+            class: feed.class() as u8,
+            droppable: false,
+        };
+        if let Admission::Refused(_) = sink.port.enqueue(feed.class().index(), meta, Item::Intent(feed)) {
+            // The class queue is full of messages: the feed registers again on
+            // its next tick. Control is never queued in advance, so nothing is lost.
+            return;
+        }
+        sink.registered |= feed.bit();
+        self.activate(s);
+    }
+
+    /// Puts sink `s` in the active list unless it is already there or held.
+    fn activate(&mut self, s: usize) {
+        if self.sinks[s].state == SinkState::Idle && self.active.push_back(s as u16).is_ok() {
+            self.sinks[s].state = SinkState::Active;
+        }
+    }
+
+    /// Reports that a peer acknowledged `bytes` sent through the sink of
+    /// `dest` (window policy). A sink blocked by its window becomes active.
+    pub fn on_acked(&mut self, dest: Destination, bytes: usize) -> Result<(), Error> {
+        let s = self.sink_index(dest)?;
+        let sink = &mut self.sinks[s];
+        if let Some(w) = &mut sink.control.window {
+            w.acked(bytes);
+        }
+        if sink.state == SinkState::Blocked {
+            sink.state = SinkState::Idle;
+            if sink.port.len() > 0 {
+                self.activate(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds the sink of `dest` until `until` (or releases it with `None`).
+    pub fn hold(&mut self, dest: Destination, until: Option<Instant>) -> Result<(), Error> {
+        let s = self.sink_index(dest)?;
+        self.sinks[s].control.hold.until = until;
+        if until.is_none() && self.sinks[s].state == SinkState::Held {
+            self.holds.cancel(SinkKey(s as u16));
+            self.sinks[s].state = SinkState::Idle;
+            if self.sinks[s].port.len() > 0 {
+                self.activate(s);
+            }
+        }
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------------
+    // Host side: timers
+    // ----------------------------------------------------------------------
+
+    /// The next time `handle_timeout` must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.holds.next_deadline(), self.next_heartbeat, self.reassembly.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fires every alarm due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.release_holds(now);
+        if let (Some(t), Some(period)) = (self.next_heartbeat, self.heartbeat) {
+            if t <= now {
+                self.register(GROUP_SINK, Feed::Heartbeat, now);
+                // Skip missed periods rather than bursting to catch up.
+                let mut next = t + period;
+                if next <= now {
+                    next = now + period;
+                }
+                self.next_heartbeat = Some(next);
+            }
+        }
+        while let Some(_key) = self.reassembly.expire_one(&mut self.pool, now) {
+            self.counters.drop(DropReason::ReassemblyTimeout);
+        }
+    }
+
+    fn release_holds(&mut self, now: Instant) {
+        while let Some(SinkKey(s)) = self.holds.pop_expired(now) {
+            let s = s as usize;
+            if self.sinks[s].state == SinkState::Held {
+                self.sinks[s].state = SinkState::Idle;
+                self.activate(s);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Host side: sinks -> wire -> datagram
+    // ----------------------------------------------------------------------
+
+    /// Writes the next datagram to send into `buf` (at least [`Node::mtu`]
+    /// bytes). `WouldBlock` when nothing may leave now; call again after
+    /// `handle_timeout`, `handle_datagram` or an application call.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> nb::Result<Transmit, Error> {
+        if buf.len() < self.mtu {
+            return Err(nb::Error::Other(Error::BufferTooSmall { needed: self.mtu }));
+        }
+        self.release_holds(now);
+        // Each active sink is looked at most once per call.
+        for _ in 0..self.active.len() {
+            let Some(s) = self.active.pop_front() else { break };
+            let s = s as usize;
+            let held_before = self.sinks[s].control.hold.until.is_some();
+            match self.sinks[s].control.readiness(now) {
+                Readiness::Ready => {}
+                Readiness::HoldUntil(t) => {
+                    self.sinks[s].state = SinkState::Held;
+                    self.holds.set(SinkKey(s as u16), t);
+                    continue;
+                }
+                Readiness::Blocked => {
+                    self.sinks[s].state = SinkState::Blocked;
+                    continue;
+                }
+            }
+            let deadline = held_before;
+            self.sinks[s].control.hold.until = None;
+            let Some(tx) = self.build_frame(s, now, buf, deadline) else {
+                self.sinks[s].state = SinkState::Idle;
+                continue;
+            };
+            if self.sinks[s].port.len() > 0 {
+                // Round robin across sinks: back of the line.
+                let _ = self.active.push_back(s as u16);
+            } else {
+                self.sinks[s].state = SinkState::Idle;
+            }
+            return Ok(tx);
+        }
+        Err(nb::Error::WouldBlock)
+    }
+
+    /// Pulls records from sink `s` into one datagram.
+    fn build_frame(&mut self, s: usize, now: Instant, buf: &mut [u8], deadline: bool) -> Option<Transmit> {
+        let max_frame = self.integrity.max_frame_len(self.mtu);
+        let header = Header {
+            integrity: self.integrity,
+            cluster: self.cluster,
+            sender: self.id.0,
+            view: self.incarnation,
+            seq: self.frame_seq,
+        };
+        let mut w = FrameWriter::new(buf, &header, max_frame).ok()?;
+        let empty_room = w.remaining();
+        let mut reason = SendReason::Drained;
+        loop {
+            let Some((_, item)) = self.sinks[s].port.peek() else { break };
+            let progressed = match item {
+                Item::Intent(feed) => self.pull_feed(s, feed, now, &mut w),
+                Item::Message(slot) => self.pull_message(slot, empty_room, &mut w),
+            };
+            match progressed {
+                Pulled::Done => {
+                    self.sinks[s].port.dequeue();
+                    if let Item::Message(slot) = item {
+                        if let Some(m) = self.out[slot as usize].take() {
+                            self.pool.free(m.handle);
+                            let _ = self.out_free.push(slot);
+                        }
+                    }
+                }
+                Pulled::Partial | Pulled::NoRoom => {
+                    reason = SendReason::Full;
+                    break;
+                }
+            }
+        }
+        if w.records() == 0 {
+            return None;
+        }
+        let records = u64::from(w.records());
+        let frame_len = w.finish();
+        let len = self.integrity.seal(buf, frame_len).ok()?;
+        let reason = if deadline && reason == SendReason::Drained {
+            SendReason::Deadline
+        } else {
+            reason
+        };
+        self.frame_seq = self.frame_seq.next();
+        self.counters.frames_sent += 1;
+        self.counters.bytes_sent += len as u64;
+        self.counters.records_sent += records;
+        self.counters.sent_because[reason as usize] += 1;
+        self.sinks[s].control.on_sent(len, now);
+        Some(Transmit {
+            destination: self.sinks[s].destination,
+            len,
+        })
+    }
+
+    fn pull_feed(&mut self, s: usize, feed: Feed, now: Instant, w: &mut FrameWriter<'_>) -> Pulled {
+        // Generated now, from the state of this moment (QSM §6, 2.4).
+        let repr = match feed {
+            Feed::Heartbeat => RecordRepr::Heartbeat {
+                sent_at: now.as_micros(),
+                incarnation: self.incarnation,
+            },
+        };
+        if w.push(&repr).is_err() {
+            return Pulled::NoRoom;
+        }
+        self.sinks[s].registered &= !feed.bit();
+        Pulled::Done
+    }
+
+    fn pull_message(&mut self, slot: u16, empty_room: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let Some(m) = self.out.get(slot as usize).copied().flatten() else {
+            return Pulled::Done; // already freed: just drop the queue entry
+        };
+        let len = m.handle.len();
+        let whole = wire::RECORD_HEADER_LEN + wire::DATA_HEADER_LEN + len;
+        let frag_overhead = wire::RECORD_HEADER_LEN + wire::FRAGMENT_HEADER_LEN;
+        if m.sent == 0 && whole <= w.remaining() {
+            let pool = &self.pool;
+            let ok = w
+                .push_with(wire::KIND_DATA, wire::DATA_HEADER_LEN + len, |body| {
+                    body[0..4].copy_from_slice(&m.group.to_be_bytes());
+                    body[4..8].copy_from_slice(&m.msg.to_be_bytes());
+                    pool.read(m.handle, &mut body[8..]);
+                })
+                .is_ok();
+            return if ok { Pulled::Done } else { Pulled::NoRoom };
+        }
+        if m.sent == 0 && whole <= empty_room {
+            return Pulled::NoRoom; // fits whole in the next datagram
+        }
+        // Fragment: as much as fits, but don't start a tiny one at the end.
+        let room = w.remaining().saturating_sub(frag_overhead);
+        let rest = len - m.sent as usize;
+        let n = room.min(rest);
+        if n == 0 || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+            return Pulled::NoRoom;
+        }
+        let mut cursor = m.cursor;
+        let pool = &self.pool;
+        let offset = m.sent as usize;
+        let ok = w
+            .push_with(wire::KIND_FRAGMENT, wire::FRAGMENT_HEADER_LEN + n, |body| {
+                body[0..4].copy_from_slice(&m.group.to_be_bytes());
+                body[4..8].copy_from_slice(&m.msg.to_be_bytes());
+                body[8..12].copy_from_slice(&(len as u32).to_be_bytes());
+                body[12..16].copy_from_slice(&(offset as u32).to_be_bytes());
+                pool.read_at(m.handle, &mut cursor, offset, &mut body[16..]);
+            })
+            .is_ok();
+        if !ok {
+            return Pulled::NoRoom;
+        }
+        if let Some(om) = self.out[slot as usize].as_mut() {
+            om.sent += n as u32;
+            om.cursor = cursor;
+        }
+        if n == rest {
+            Pulled::Done
+        } else {
+            Pulled::Partial
+        }
+    }
+
+    // ----------------------------------------------------------------------
+    // Host side: datagram -> wire -> protocol state -> events
+    // ----------------------------------------------------------------------
+
+    /// Takes a datagram from `from` (the transport source, as the host maps
+    /// it to a node id). A rejected datagram changes no protocol state; the
+    /// reason is returned and counted.
+    pub fn handle_datagram(&mut self, now: Instant, from: NodeId, bytes: &[u8]) -> Result<(), DropReason> {
+        let r = self.admit_and_apply(now, from, bytes);
+        if let Err(reason) = r {
+            self.counters.drop(reason);
+        }
+        r
+    }
+
+    fn admit_and_apply(&mut self, now: Instant, from: NodeId, bytes: &[u8]) -> Result<(), DropReason> {
+        let frame = match wire::decode(self.integrity, bytes, &mut self.rx_scratch) {
+            Ok(f) => f,
+            Err(e) => {
+                self.counters.malformed[e.index()] += 1;
+                return Err(DropReason::Malformed);
+            }
+        };
+        if frame.cluster() != self.cluster {
+            return Err(DropReason::ForeignCluster);
+        }
+        let sender = NodeId(frame.sender());
+        if sender == self.id {
+            return Err(DropReason::OwnFrame);
+        }
+        let p = self
+            .peers
+            .binary_search_by_key(&sender, |p| p.id)
+            .map_err(|_| DropReason::NotMember)?;
+        if sender != from {
+            return Err(DropReason::ForgedSender);
+        }
+        let (epoch, seq) = (frame.view(), frame.seq());
+        self.peers[p].replay.check(epoch, seq)?;
+
+        // Reserve room for everything the frame delivers before applying any of it.
+        let (mut events, mut event_bytes) = (0usize, 0usize);
+        for rec in frame.records() {
+            match rec {
+                RecordRepr::Data { payload, .. } => {
+                    events += 1;
+                    event_bytes += payload.len();
+                }
+                RecordRepr::Fragment {
+                    group,
+                    msg,
+                    total_len,
+                    offset,
+                    bytes,
+                } => {
+                    let key = Key { from: sender, group, msg };
+                    let budget = self.reassembly_budget();
+                    let completes = self
+                        .reassembly
+                        .check(&self.pool, budget, &key, total_len, offset, bytes.len() as u32)
+                        .map_err(|_| DropReason::FragmentRefused)?;
+                    if completes {
+                        events += 1;
+                        event_bytes += total_len as usize;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !self.inbox.can_fit(events, event_bytes) {
+            return Err(DropReason::NoBufferSpace);
+        }
+
+        // Accepted: apply.
+        self.peers[p].replay.accept(epoch, seq);
+        self.peers[p].last_heard = Some(now);
+        self.counters.frames_received += 1;
+        self.counters.bytes_received += bytes.len() as u64;
+        for rec in frame.records() {
+            self.counters.records_received += 1;
+            match rec {
+                RecordRepr::Data { group, msg, payload } => {
+                    let meta = EventMeta::Received {
+                        from: sender,
+                        group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
+                        msg,
+                    };
+                    self.inbox.push(meta, payload);
+                    self.counters.messages_delivered += 1;
+                }
+                RecordRepr::Fragment {
+                    group,
+                    msg,
+                    total_len,
+                    offset,
+                    bytes,
+                } => {
+                    let key = Key { from: sender, group, msg };
+                    let budget = self.reassembly_budget();
+                    let deadline = now + self.reassembly_timeout;
+                    match self
+                        .reassembly
+                        .apply(&mut self.pool, budget, key, total_len, offset, bytes, deadline)
+                    {
+                        Ok(FragmentOutcome::Complete(h)) => {
+                            let meta = EventMeta::Received {
+                                from: sender,
+                                group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
+                                msg,
+                            };
+                            let pool = &self.pool;
+                            self.inbox.push_with(meta, h.len(), |b| {
+                                pool.read(h, b);
+                            });
+                            self.pool.free(h);
+                            self.counters.messages_delivered += 1;
+                        }
+                        Ok(FragmentOutcome::Stored) => {}
+                        Err(_) => self.counters.drop(DropReason::FragmentRefused),
+                    }
+                }
+                RecordRepr::Heartbeat { .. } => {}
+                RecordRepr::Ignored { .. } => self.counters.drop(DropReason::IgnoredRecord),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reassembly may use at most half the payload pool, so incoming large
+    /// messages can never starve the node's own sends.
+    fn reassembly_budget(&self) -> usize {
+        BLOCKS * crate::pool::BLOCK_LEN / 2
+    }
+
+    /// The next event for the application. The payload it borrows stays
+    /// valid until the next call.
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        if self.lent {
+            self.inbox.pop();
+            self.lent = false;
+        }
+        let (meta, payload) = self.inbox.front()?;
+        self.lent = true;
+        Some(match meta {
+            EventMeta::Received { from, group, msg } => Event::Received {
+                from,
+                group,
+                msg,
+                payload,
+            },
+        })
+    }
+}
+
+enum Pulled {
+    /// The entry is finished: dequeue it.
+    Done,
+    /// Part of a message left; the datagram is full.
+    Partial,
+    /// Nothing fit; the datagram is full.
+    NoRoom,
+}
