@@ -13,3 +13,4 @@ pub mod addr;
 pub mod rng;
 pub mod seq;
 pub mod time;
+pub mod wire;
