@@ -18,3 +18,4 @@ pub mod reassembly;
 pub mod rng;
 pub mod seq;
 pub mod time;
+pub mod wire;
