@@ -12,4 +12,6 @@ extern crate std;
 pub mod addr;
 pub mod rng;
 pub mod seq;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod time;
