@@ -17,5 +17,7 @@ pub mod pool;
 pub mod reassembly;
 pub mod rng;
 pub mod seq;
+#[cfg(feature = "std")]
+pub mod sim;
 pub mod time;
 pub mod wire;
