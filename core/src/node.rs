@@ -44,7 +44,7 @@ use crate::rng::Rng;
 use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerKey, Timers};
-use crate::wire::{self, FrameWriter, Header, Integrity, RecordRepr};
+use crate::wire::{self, FrameWriter, Header, Integrity, Record, RecordRepr};
 
 /// Reassembly slots per node (messages larger than a datagram in flight towards it).
 pub const REASSEMBLY_SLOTS: usize = 8;
@@ -852,6 +852,7 @@ impl<
     }
 
     fn admit_and_apply(&mut self, now: Instant, from: NodeId, bytes: &[u8]) -> Result<(), DropReason> {
+        let budget = self.reassembly_budget();
         let frame = match wire::decode(self.integrity, bytes, &mut self.rx_scratch) {
             Ok(f) => f,
             Err(e) => {
@@ -880,19 +881,18 @@ impl<
         let (mut events, mut event_bytes) = (0usize, 0usize);
         for rec in frame.records() {
             match rec {
-                RecordRepr::Data { payload, .. } => {
+                Record::Known(RecordRepr::Data { payload, .. }) => {
                     events += 1;
                     event_bytes += payload.len();
                 }
-                RecordRepr::Fragment {
+                Record::Known(RecordRepr::Fragment {
                     group,
                     msg,
                     total_len,
                     offset,
                     bytes,
-                } => {
+                }) => {
                     let key = Key { from: sender, group, msg };
-                    let budget = self.reassembly_budget();
                     let completes = self
                         .reassembly
                         .check(&self.pool, budget, &key, total_len, offset, bytes.len() as u32)
@@ -917,7 +917,7 @@ impl<
         for rec in frame.records() {
             self.counters.records_received += 1;
             match rec {
-                RecordRepr::Data { group, msg, payload } => {
+                Record::Known(RecordRepr::Data { group, msg, payload }) => {
                     let meta = EventMeta::Received {
                         from: sender,
                         group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
@@ -926,15 +926,14 @@ impl<
                     self.inbox.push(meta, payload);
                     self.counters.messages_delivered += 1;
                 }
-                RecordRepr::Fragment {
+                Record::Known(RecordRepr::Fragment {
                     group,
                     msg,
                     total_len,
                     offset,
                     bytes,
-                } => {
+                }) => {
                     let key = Key { from: sender, group, msg };
-                    let budget = self.reassembly_budget();
                     let deadline = now + self.reassembly_timeout;
                     match self
                         .reassembly
@@ -957,8 +956,9 @@ impl<
                         Err(_) => self.counters.drop(DropReason::FragmentRefused),
                     }
                 }
-                RecordRepr::Heartbeat { .. } => {}
-                RecordRepr::Ignored { .. } => self.counters.drop(DropReason::IgnoredRecord),
+                Record::Known(RecordRepr::Heartbeat { .. }) => {}
+                Record::Known(_) => {}
+                Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
             }
         }
         Ok(())

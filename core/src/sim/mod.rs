@@ -73,12 +73,14 @@
 
 mod config;
 mod fault;
+mod node;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use config::{Latency, LinkConfig, SimConfig};
 pub use fault::FaultPlan;
+pub use node::NodeEvent;
 pub use stats::{Counters, DropReason, Stats, TraceKind, TraceRecord};
 
 use core::cmp::Ordering;
