@@ -10,6 +10,8 @@
 extern crate std;
 
 pub mod addr;
+pub mod heap;
 pub mod rng;
 pub mod seq;
 pub mod time;
+pub mod timer;
