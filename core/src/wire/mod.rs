@@ -23,6 +23,34 @@
 //!
 //! All integers are big-endian.
 //!
+//! ```
+//! use phasecast_core::seq::Seq;
+//! use phasecast_core::wire::{
+//!     decode, FrameWriter, Header, Integrity, Record, RecordRepr, GROUP_NONE, MIN_MTU,
+//! };
+//!
+//! // Send: build the logical frame, then seal it in the same buffer.
+//! let s = Integrity::ChunkHd6;
+//! let header = Header { integrity: s, cluster: 1, sender: 2, view: 0, seq: Seq(0) };
+//! let mut buf = [0u8; MIN_MTU];
+//! let mut w = FrameWriter::new(&mut buf, &header, s.max_frame_len(MIN_MTU))?;
+//! w.push(&RecordRepr::Data { group: GROUP_NONE, msg: Seq(1), payload: b"hello" })?;
+//! let len = w.finish();
+//! let n = s.seal(&mut buf, len)?;
+//!
+//! // Receive: verify, de-chunk into scratch, validate every record.
+//! let mut scratch = [0u8; MIN_MTU];
+//! let frame = decode(s, &buf[..n], &mut scratch)?;
+//! assert_eq!(frame.header()?, header);
+//! let mut records = frame.records();
+//! assert!(matches!(
+//!     records.next(),
+//!     Some(Record::Known(RecordRepr::Data { payload: b"hello", .. }))
+//! ));
+//! assert_eq!(records.next(), None);
+//! # Ok::<(), phasecast_core::wire::Error>(())
+//! ```
+//!
 //! ```text
 //! off len field
 //! 0   2   magic = 0x5043 ("PC")
