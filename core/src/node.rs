@@ -38,7 +38,11 @@ use crate::counters::{Counters, DropReason, SendReason};
 use crate::feed::{Class, Feed, Item};
 use crate::inbox::Inbox;
 use crate::pool::{Cursor, Handle, Pool};
-use crate::queue::{Admission, PacketMeta, Port, Scheduling};
+use crate::queue::{
+    Admission, Buffer, Congestion, Lqd, PacketMeta, Port, QueueLoad, QueueSpec, QueueView, RoundRobin,
+    SchedPolicy, SchedState, StrictPriority,
+};
+use crate::queue::Queue;
 use crate::reassembly::{FragmentOutcome, Key, Reassembly};
 use crate::rng::Rng;
 use crate::seq::Seq;
@@ -76,8 +80,64 @@ pub enum Error {
     InvalidConfig(&'static str),
 }
 
-/// Scheduling policy of every sink's port across its four class queues.
-pub use crate::queue::Scheduling as SinkScheduling;
+/// Scheduling policy of every sink's port across its four class queues
+/// (BASEL §4.3 `schedPrio` + `postSchedAct`), indexed by [`Class`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Scheduling {
+    /// Express > control > recovery > data, always (the default).
+    StrictPriority,
+    /// Deficit round robin with these byte quanta per class.
+    Drr {
+        /// Quantum of each class, in bytes per round.
+        quanta: [u32; Class::COUNT],
+    },
+    /// Weighted round robin with these packet weights per class.
+    Wrr {
+        /// Packets per round of each class.
+        weights: [u32; Class::COUNT],
+    },
+}
+
+/// The port policy chosen at run time from [`Scheduling`].
+#[derive(Clone, Copy, Debug)]
+enum SinkScheduler {
+    Strict(StrictPriority),
+    RoundRobin(RoundRobin),
+}
+
+impl SchedPolicy for SinkScheduler {
+    fn higher(&self, a: &QueueView<'_>, b: &QueueView<'_>) -> bool {
+        match self {
+            SinkScheduler::Strict(p) => p.higher(a, b),
+            SinkScheduler::RoundRobin(p) => p.higher(a, b),
+        }
+    }
+    fn post_sched_act(&mut self, served: usize, sent: &PacketMeta, state: &mut [SchedState], loads: &[QueueLoad]) {
+        match self {
+            SinkScheduler::Strict(p) => p.post_sched_act(served, sent, state, loads),
+            SinkScheduler::RoundRobin(p) => p.post_sched_act(served, sent, state, loads),
+        }
+    }
+}
+
+type SinkPort<const QUEUE: usize> = Port<Item, QUEUE, { Class::COUNT }, SinkScheduler>;
+
+fn new_port<const QUEUE: usize>(scheduling: Scheduling) -> SinkPort<QUEUE> {
+    let queues = core::array::from_fn(|_| Queue::new(QueueSpec::fifo(Congestion::packets(QUEUE))));
+    let buffer = Buffer::new(queues, Congestion::unlimited(), Lqd);
+    let (weights, policy) = match scheduling {
+        Scheduling::StrictPriority => ([0; Class::COUNT], SinkScheduler::Strict(StrictPriority)),
+        Scheduling::Drr { quanta } => (quanta, SinkScheduler::RoundRobin(RoundRobin::drr())),
+        Scheduling::Wrr { weights } => (weights, SinkScheduler::RoundRobin(RoundRobin::wrr())),
+    };
+    Port::new(buffer, weights, policy)
+}
+
+/// BASEL's `class` field orders greater-first; ours names express first.
+const fn urgency(class: Class) -> u8 {
+    (Class::COUNT - 1 - class.index()) as u8
+}
 
 /// Rate limit of every sink, in bytes per second with a burst allowance.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -273,7 +333,7 @@ enum SinkState {
 
 struct Sink<const QUEUE: usize> {
     destination: Destination,
-    port: Port<Item, QUEUE>,
+    port: SinkPort<QUEUE>,
     control: ControlPolicy,
     registered: u32,
     state: SinkState,
@@ -396,7 +456,7 @@ impl<
         for destination in dests {
             let sink = Sink {
                 destination,
-                port: Port::new(config.scheduling),
+                port: new_port(config.scheduling),
                 control,
                 registered: 0,
                 state: SinkState::Idle,
@@ -510,17 +570,21 @@ impl<
             value: opts.value,
             work: payload.len() as u32,
             slack: None,
-            class: opts.class as u8,
+            class: urgency(opts.class),
             droppable: opts.droppable,
         };
         match self.sinks[s].port.enqueue(opts.class.index(), meta, Item::Message(slot)) {
-            Admission::Refused(_) => {
+            Admission::Refused(..) => {
                 self.pool.free(handle);
                 self.counters.refused_full += 1;
                 return Err(Error::Full);
             }
             Admission::Admitted => {}
-            Admission::PushedOut(victim) => self.discard(victim),
+            Admission::AdmittedPushedOut(victims) => {
+                for v in victims {
+                    self.discard(v.item);
+                }
+            }
         }
         self.out_free.pop();
         let msg = self.next_msg;
@@ -537,7 +601,7 @@ impl<
             msg,
         });
         self.counters.messages_accepted += 1;
-        let ql = self.sinks[s].port.len() as u64;
+        let ql = self.sinks[s].port.buffer().len() as u64;
         self.counters.queue_high_water = self.counters.queue_high_water.max(ql);
         let used = (BLOCKS * crate::pool::BLOCK_LEN - self.pool.free_bytes()) as u64;
         self.counters.pool_high_water = self.counters.pool_high_water.max(used);
@@ -572,10 +636,10 @@ impl<
             value: u32::MAX,
             work: 0,
             slack: None,
-            class: feed.class() as u8,
+            class: urgency(feed.class()),
             droppable: false,
         };
-        if let Admission::Refused(_) = sink.port.enqueue(feed.class().index(), meta, Item::Intent(feed)) {
+        if let Admission::Refused(..) = sink.port.enqueue(feed.class().index(), meta, Item::Intent(feed)) {
             // The class queue is full of messages: the feed registers again on
             // its next tick. Control is never queued in advance, so nothing is lost.
             return;
@@ -601,7 +665,7 @@ impl<
         }
         if sink.state == SinkState::Blocked {
             sink.state = SinkState::Idle;
-            if sink.port.len() > 0 {
+            if !sink.port.buffer().is_empty() {
                 self.activate(s);
             }
         }
@@ -615,7 +679,7 @@ impl<
         if until.is_none() && self.sinks[s].state == SinkState::Held {
             self.holds.cancel(SinkKey(s as u16));
             self.sinks[s].state = SinkState::Idle;
-            if self.sinks[s].port.len() > 0 {
+            if !self.sinks[s].port.buffer().is_empty() {
                 self.activate(s);
             }
         }
@@ -684,7 +748,8 @@ impl<
                 Readiness::Ready => {}
                 Readiness::HoldUntil(t) => {
                     self.sinks[s].state = SinkState::Held;
-                    self.holds.set(SinkKey(s as u16), t);
+                    // Cannot fail: sink indices are below SINKS, the timer capacity.
+                    let _ = self.holds.set(SinkKey(s as u16), t);
                     continue;
                 }
                 Readiness::Blocked => {
@@ -698,7 +763,7 @@ impl<
                 self.sinks[s].state = SinkState::Idle;
                 continue;
             };
-            if self.sinks[s].port.len() > 0 {
+            if !self.sinks[s].port.buffer().is_empty() {
                 // Round robin across sinks: back of the line.
                 let _ = self.active.push_back(s as u16);
             } else {
@@ -723,7 +788,15 @@ impl<
         let empty_room = w.remaining();
         let mut reason = SendReason::Drained;
         loop {
-            let Some((_, item)) = self.sinks[s].port.peek() else { break };
+            let port = &self.sinks[s].port;
+            let Some(item) = port
+                .best_queue()
+                .and_then(|q| port.buffer().queue(q))
+                .and_then(|q| q.peek_hol())
+                .map(|(_, item)| *item)
+            else {
+                break;
+            };
             let progressed = match item {
                 Item::Intent(feed) => self.pull_feed(s, feed, now, &mut w),
                 Item::Message(slot) => self.pull_message(slot, empty_room, &mut w),
@@ -892,7 +965,11 @@ impl<
                     offset,
                     bytes,
                 }) => {
-                    let key = Key { from: sender, group, msg };
+                    let key = Key {
+                        from: sender,
+                        group,
+                        msg: msg.0,
+                    };
                     let completes = self
                         .reassembly
                         .check(&self.pool, budget, &key, total_len, offset, bytes.len() as u32)
@@ -921,7 +998,7 @@ impl<
                     let meta = EventMeta::Received {
                         from: sender,
                         group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
-                        msg,
+                        msg: msg.0,
                     };
                     self.inbox.push(meta, payload);
                     self.counters.messages_delivered += 1;
@@ -933,7 +1010,11 @@ impl<
                     offset,
                     bytes,
                 }) => {
-                    let key = Key { from: sender, group, msg };
+                    let key = Key {
+                        from: sender,
+                        group,
+                        msg: msg.0,
+                    };
                     let deadline = now + self.reassembly_timeout;
                     match self
                         .reassembly
@@ -943,7 +1024,7 @@ impl<
                             let meta = EventMeta::Received {
                                 from: sender,
                                 group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
-                                msg,
+                                msg: msg.0,
                             };
                             let pool = &self.pool;
                             self.inbox.push_with(meta, h.len(), |b| {
@@ -957,7 +1038,6 @@ impl<
                     }
                 }
                 Record::Known(RecordRepr::Heartbeat { .. }) => {}
-                Record::Known(_) => {}
                 Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
             }
         }
