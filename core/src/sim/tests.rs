@@ -762,6 +762,13 @@ fn trace_records_sends_and_deliveries_only_when_enabled() {
         assert_eq!(sent, 2);
         assert_eq!(delivered.len(), 3);
         assert!(delivered.contains(&(n(2), 2, at_us(100))));
+        // Copies join their transmission by number and keep its destination.
+        let mcast: Vec<_> = tr.iter().filter(|r| r.datagram == 2).collect();
+        assert_eq!(mcast.len(), 3, "{mcast:?}");
+        assert!(mcast
+            .iter()
+            .all(|r| r.destination == Destination::Group(GroupId::ALL) && r.len == 2));
+        assert_eq!(mcast[0].kind, TraceKind::Sent);
     }
 }
 
