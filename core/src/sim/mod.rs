@@ -65,6 +65,41 @@
 //!   the start of a *liveness phase*. Faults scheduled to start later still do.
 //! * [`FaultPlan::random`] draws a whole VOPR-style fault phase from a seed.
 //!
+//! # Usage
+//!
+//! ```
+//! use phasecast_core::addr::{Destination, NodeId, Transmit};
+//! use phasecast_core::sim::{AppResult, Endpoint, Sim, SimConfig};
+//! use phasecast_core::time::Instant;
+//!
+//! /// Sends what the application queued; reports what it receives.
+//! #[derive(Default)]
+//! struct Toy { out: Vec<(NodeId, u8)>, got: Vec<u8> }
+//!
+//! impl Endpoint for Toy {
+//!     type Event = u8;
+//!     fn handle_datagram(&mut self, _: Instant, _: NodeId, b: &[u8]) { self.got.push(b[0]) }
+//!     fn handle_timeout(&mut self, _: Instant) {}
+//!     fn poll_transmit(&mut self, _: Instant, buf: &mut [u8]) -> Option<Transmit> {
+//!         let (to, v) = self.out.pop()?;
+//!         buf[0] = v;
+//!         Some(Transmit { destination: Destination::Peer(to), len: 1 })
+//!     }
+//!     fn poll_event(&mut self) -> Option<u8> { self.got.pop() }
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//! }
+//!
+//! let mut sim = Sim::new(SimConfig::new(2, 7), |_id, _seed| Toy::default());
+//! sim.app_at(NodeId(0), Instant::from_millis(1), Box::new(|t: &mut Toy, _now| {
+//!     t.out.push((NodeId(1), 42));
+//!     AppResult::Done
+//! }));
+//! sim.run_until(Instant::from_millis(10));
+//! // Default link: 100 µs latency.
+//! assert_eq!(sim.events(), &[(Instant::from_micros(1100), NodeId(1), 42)]);
+//! assert_eq!(sim.stats().total.received, 1);
+//! ```
+//!
 //! # Determinism
 //!
 //! Events are ordered by (time, insertion counter) in a binary heap, nodes
@@ -175,15 +210,13 @@ enum Ev<E> {
     },
     /// Propagation done: the copy reaches the receiver's downlink.
     Arrive {
-        to: u16,
-        from: NodeId,
-        data: Rc<[u8]>,
+        to: NodeId,
+        pkt: Packet,
     },
     /// Downlink reception done.
     Deliver {
-        to: u16,
-        from: NodeId,
-        data: Rc<[u8]>,
+        to: NodeId,
+        pkt: Packet,
         epoch: u32,
     },
     App {
@@ -233,11 +266,19 @@ struct PartitionState {
     active: bool,
 }
 
-struct Held {
+/// One copy of a transmission on its way to one receiver.
+struct Packet {
     from: NodeId,
-    to: NodeId,
     destination: Destination,
+    /// Transmission number (shared by every copy; see [`TraceRecord::datagram`]).
+    id: u64,
     data: Rc<[u8]>,
+}
+
+/// A copy held by a clog.
+struct Held {
+    to: NodeId,
+    pkt: Packet,
 }
 
 /// The simulator. See the [module documentation](self) for the model.
@@ -264,6 +305,7 @@ pub struct Sim<E: Endpoint> {
     events: Vec<(Instant, NodeId, E::Event)>,
     new_events: Vec<(Instant, NodeId, E::Event)>,
     trace: Vec<TraceRecord>,
+    transmissions: u64,
     buf: Vec<u8>,
 }
 
@@ -328,6 +370,7 @@ impl<E: Endpoint> Sim<E> {
             events: Vec::new(),
             new_events: Vec::new(),
             trace: Vec::new(),
+            transmissions: 0,
         };
         for i in 0..n {
             sim.schedule(Instant::ZERO, Ev::Kick { node: i, epoch: 0 });
@@ -561,6 +604,11 @@ impl<E: Endpoint> Sim<E> {
 
     /// Processes every event up to and including `t`, then sets the clock to
     /// `t` (if later than now).
+    ///
+    /// Endpoints with periodic timers never go idle, so `t` should be finite.
+    /// An endpoint that keeps returning a deadline at or before `now` without
+    /// making progress makes the simulation spin at that instant (an endpoint
+    /// bug the simulator does not mask).
     pub fn run_until(&mut self, t: Instant) {
         self.drive(t, None::<&mut fn(&mut SimCtl<'_, E>, Delivered<E::Event>)>);
     }
@@ -665,19 +713,14 @@ impl<E: Endpoint> Sim<E> {
                     self.after_input(usize::from(node));
                 }
             }
-            Ev::Arrive { to, from, data } => self.arrive(to, from, data),
-            Ev::Deliver {
-                to,
-                from,
-                data,
-                epoch,
-            } => {
-                let n = &mut self.nodes[usize::from(to)];
+            Ev::Arrive { to, pkt } => self.arrive(to, pkt),
+            Ev::Deliver { to, pkt, epoch } => {
+                let n = &mut self.nodes[usize::from(to.0)];
                 if n.epoch == epoch {
                     n.downlink_queued -= 1;
-                    self.deliver(to, from, data);
+                    self.deliver(to, pkt);
                 } else {
-                    self.drop_copy(from, NodeId(to), None, data.len(), DropReason::Crash);
+                    self.drop_copy(to, &pkt, DropReason::Crash);
                 }
             }
             Ev::App { node, op } => {
@@ -891,64 +934,53 @@ impl<E: Endpoint> Sim<E> {
             c.sent_payload_bytes += len as u64;
             c.sent_header_bytes += header;
         });
-        if self.cfg.trace {
-            self.trace.push(TraceRecord {
-                at: self.now,
-                from,
-                destination,
-                len,
-                kind: TraceKind::Sent,
-            });
-        }
-        let data: Rc<[u8]> = Rc::from(bytes);
+        self.transmissions += 1;
+        let pkt = Packet {
+            from,
+            destination,
+            id: self.transmissions,
+            data: Rc::from(bytes),
+        };
+        self.record(&pkt, TraceKind::Sent);
         match destination {
             Destination::Peer(to) => {
                 if usize::from(to.0) < self.nodes.len() {
-                    self.route(from, to, destination, &data, depart);
+                    self.route(to, pkt, depart);
                 } else {
                     self.stats.bump(from, |c| c.dropped_unknown += 1);
-                    if self.cfg.trace {
-                        self.push_trace(
-                            from,
-                            destination,
-                            len,
-                            TraceKind::Dropped {
-                                to,
-                                reason: DropReason::Unknown,
-                            },
-                        );
-                    }
+                    let reason = DropReason::Unknown;
+                    self.record(&pkt, TraceKind::Dropped { to, reason });
                 }
             }
             Destination::Group(g) => {
                 let members = self.groups.get(&g).cloned().unwrap_or_else(|| Rc::from([]));
                 for &to in members.iter() {
                     if to != from {
-                        self.route(from, to, destination, &data, depart);
+                        let copy = Packet {
+                            data: pkt.data.clone(),
+                            ..pkt
+                        };
+                        self.route(to, copy, depart);
                     }
                 }
             }
         }
     }
 
-    fn push_trace(&mut self, from: NodeId, destination: Destination, len: usize, kind: TraceKind) {
-        self.trace.push(TraceRecord {
-            at: self.now,
-            from,
-            destination,
-            len,
-            kind,
-        });
+    fn record(&mut self, pkt: &Packet, kind: TraceKind) {
+        if self.cfg.trace {
+            self.trace.push(TraceRecord {
+                at: self.now,
+                datagram: pkt.id,
+                from: pkt.from,
+                destination: pkt.destination,
+                len: pkt.data.len(),
+                kind,
+            });
+        }
     }
 
-    fn drop_copy(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        dest: Option<Destination>,
-        len: usize,
-        reason: DropReason,
-    ) {
+    fn drop_copy(&mut self, to: NodeId, pkt: &Packet, reason: DropReason) {
         self.stats.bump(to, |c| match reason {
             DropReason::Loss => c.lost += 1,
             DropReason::Partition => c.dropped_partition += 1,
@@ -956,10 +988,7 @@ impl<E: Endpoint> Sim<E> {
             DropReason::Queue => c.dropped_queue += 1,
             DropReason::Unknown => c.dropped_unknown += 1,
         });
-        if self.cfg.trace {
-            let destination = dest.unwrap_or(Destination::Peer(to));
-            self.push_trace(from, destination, len, TraceKind::Dropped { to, reason });
-        }
+        self.record(pkt, TraceKind::Dropped { to, reason });
     }
 
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {
@@ -984,71 +1013,44 @@ impl<E: Endpoint> Sim<E> {
 
     /// Fate of one receiver's copy: partition, loss, duplication, clog,
     /// latency and reordering.
-    fn route(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        destination: Destination,
-        data: &Rc<[u8]>,
-        depart: Instant,
-    ) {
+    fn route(&mut self, to: NodeId, pkt: Packet, depart: Instant) {
+        let from = pkt.from;
         if self.blocked(from, to) {
-            self.drop_copy(
-                from,
-                to,
-                Some(destination),
-                data.len(),
-                DropReason::Partition,
-            );
+            self.drop_copy(to, &pkt, DropReason::Partition);
             return;
         }
         let link = self.link(from, to);
         if chance(&mut self.net_rng, link.loss) {
-            self.drop_copy(from, to, Some(destination), data.len(), DropReason::Loss);
+            self.drop_copy(to, &pkt, DropReason::Loss);
             return;
         }
-        let copies = if chance(&mut self.net_rng, link.duplicate) {
+        if chance(&mut self.net_rng, link.duplicate) {
             self.stats.bump(to, |c| c.duplicated += 1);
-            2
+            let dup = Packet {
+                data: pkt.data.clone(),
+                ..pkt
+            };
+            self.hold_or_propagate(to, dup, &link, depart);
+        }
+        self.hold_or_propagate(to, pkt, &link, depart);
+    }
+
+    fn hold_or_propagate(&mut self, to: NodeId, pkt: Packet, link: &LinkConfig, depart: Instant) {
+        if self.is_clogged(pkt.from, to) {
+            self.stats.bump(to, |c| c.clogged += 1);
+            self.held.push(Held { to, pkt });
         } else {
-            1
-        };
-        for _ in 0..copies {
-            if self.is_clogged(from, to) {
-                self.stats.bump(to, |c| c.clogged += 1);
-                self.held.push(Held {
-                    from,
-                    to,
-                    destination,
-                    data: data.clone(),
-                });
-                continue;
-            }
-            self.propagate(from, to, &link, data.clone(), depart);
+            self.propagate(to, pkt, link, depart);
         }
     }
 
-    fn propagate(
-        &mut self,
-        from: NodeId,
-        to: NodeId,
-        link: &LinkConfig,
-        data: Rc<[u8]>,
-        depart: Instant,
-    ) {
+    fn propagate(&mut self, to: NodeId, pkt: Packet, link: &LinkConfig, depart: Instant) {
         let mut delay = link.latency.sample(&mut self.net_rng);
         if chance(&mut self.net_rng, link.reorder) {
             delay = delay + link.reorder_delay.sample(&mut self.net_rng);
             self.stats.bump(to, |c| c.reordered += 1);
         }
-        self.schedule(
-            depart + delay,
-            Ev::Arrive {
-                to: to.0,
-                from,
-                data,
-            },
-        );
+        self.schedule(depart + delay, Ev::Arrive { to, pkt });
     }
 
     /// Releases held copies whose ends are both unclogged, in the order they
@@ -1056,79 +1058,58 @@ impl<E: Endpoint> Sim<E> {
     fn release_held(&mut self) {
         let held = core::mem::take(&mut self.held);
         for h in held {
-            if self.is_clogged(h.from, h.to) {
+            if self.is_clogged(h.pkt.from, h.to) {
                 self.held.push(h);
-            } else if self.blocked(h.from, h.to) {
-                self.drop_copy(
-                    h.from,
-                    h.to,
-                    Some(h.destination),
-                    h.data.len(),
-                    DropReason::Partition,
-                );
+            } else if self.blocked(h.pkt.from, h.to) {
+                self.drop_copy(h.to, &h.pkt, DropReason::Partition);
             } else {
-                let link = self.link(h.from, h.to);
-                self.propagate(h.from, h.to, &link, h.data, self.now);
+                let link = self.link(h.pkt.from, h.to);
+                self.propagate(h.to, h.pkt, &link, self.now);
             }
         }
     }
 
-    fn arrive(&mut self, to: u16, from: NodeId, data: Rc<[u8]>) {
+    fn arrive(&mut self, to: NodeId, pkt: Packet) {
         let header = self.cfg.header_bytes;
         let cap = self.cfg.downlink_queue;
         let now = self.now;
-        let n = &mut self.nodes[usize::from(to)];
+        let n = &mut self.nodes[usize::from(to.0)];
         if !n.up {
-            self.drop_copy(from, NodeId(to), None, data.len(), DropReason::Crash);
+            self.drop_copy(to, &pkt, DropReason::Crash);
             return;
         }
         match n.down_bps {
-            None => self.deliver(to, from, data),
+            None => self.deliver(to, pkt),
             Some(bps) => {
                 if cap.is_some_and(|cap| n.downlink_queued >= cap) {
-                    self.drop_copy(from, NodeId(to), None, data.len(), DropReason::Queue);
+                    self.drop_copy(to, &pkt, DropReason::Queue);
                     return;
                 }
-                let done = n.downlink_free.max(now) + serialization(data.len() + header, bps);
+                let done = n.downlink_free.max(now) + serialization(pkt.data.len() + header, bps);
                 n.downlink_free = done;
                 n.downlink_queued += 1;
                 let epoch = n.epoch;
-                self.schedule(
-                    done,
-                    Ev::Deliver {
-                        to,
-                        from,
-                        data,
-                        epoch,
-                    },
-                );
+                self.schedule(done, Ev::Deliver { to, pkt, epoch });
             }
         }
     }
 
-    fn deliver(&mut self, to: u16, from: NodeId, data: Rc<[u8]>) {
-        let i = usize::from(to);
+    fn deliver(&mut self, to: NodeId, pkt: Packet) {
+        let i = usize::from(to.0);
         if !self.nodes[i].up {
-            self.drop_copy(from, NodeId(to), None, data.len(), DropReason::Crash);
+            self.drop_copy(to, &pkt, DropReason::Crash);
             return;
         }
         let header = self.cfg.header_bytes as u64;
-        let len = data.len() as u64;
-        self.stats.bump(NodeId(to), |c| {
+        let len = pkt.data.len() as u64;
+        self.stats.bump(to, |c| {
             c.received += 1;
             c.received_payload_bytes += len;
             c.received_header_bytes += header;
         });
-        if self.cfg.trace {
-            self.push_trace(
-                from,
-                Destination::Peer(NodeId(to)),
-                data.len(),
-                TraceKind::Delivered { to: NodeId(to) },
-            );
-        }
+        self.record(&pkt, TraceKind::Delivered { to });
         let now = self.now;
-        self.nodes[i].ep.handle_datagram(now, from, &data);
+        self.nodes[i].ep.handle_datagram(now, pkt.from, &pkt.data);
         self.after_input(i);
     }
 

@@ -136,6 +136,10 @@ pub enum TraceKind {
 pub struct TraceRecord {
     /// When it happened.
     pub at: Instant,
+    /// Transmission number, counting from 1 in send order: the `Sent` record
+    /// and the `Delivered` / `Dropped` records of all its copies (duplicates
+    /// included) share it, so per-copy latency is a join on this field.
+    pub datagram: u64,
     /// The sender.
     pub from: NodeId,
     /// The destination the sender asked for.
