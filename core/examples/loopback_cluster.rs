@@ -33,7 +33,9 @@ struct Report {
 }
 
 fn payload(from: u16, n: u64, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u64 ^ n ^ u64::from(from) * 77) as u8).collect()
+    (0..len)
+        .map(|i| (i as u64 ^ n ^ u64::from(from) * 77) as u8)
+        .collect()
 }
 
 fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barrier>) -> Report {
@@ -66,9 +68,18 @@ fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barri
         // Application: keep the cluster group busy; Full is backpressure.
         for _ in 0..64 {
             let len = if n % 16 == 15 { LARGE } else { SMALL };
-            match node.send(now(), Destination::Group(GroupId::ALL), &payload(id, n, len), SendOptions::default()) {
+            match node.send(
+                now(),
+                Destination::Group(GroupId::ALL),
+                &payload(id, n, len),
+                SendOptions::default(),
+            ) {
                 Ok(_) => {
-                    if len == LARGE { r.sent_large += 1 } else { r.sent_small += 1 }
+                    if len == LARGE {
+                        r.sent_large += 1
+                    } else {
+                        r.sent_small += 1
+                    }
                     n += 1;
                 }
                 Err(_) => break,
@@ -88,9 +99,12 @@ fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barri
         while let Ok(tx) = node.poll_transmit(now(), &mut buf) {
             let targets: Vec<SocketAddr> = match tx.destination {
                 Destination::Peer(p) => vec![addrs[p.0 as usize]],
-                Destination::Group(_) => {
-                    addrs.iter().enumerate().filter(|(i, _)| *i != id as usize).map(|(_, a)| *a).collect()
-                }
+                Destination::Group(_) => addrs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != id as usize)
+                    .map(|(_, a)| *a)
+                    .collect(),
             };
             for a in targets {
                 // Loopback buffers can overflow under load: that is datagram loss.
@@ -99,7 +113,13 @@ fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barri
         }
         // Events out.
         while let Some(ev) = node.poll_event() {
-            if let Event::Received { from, msg, payload: p, .. } = ev {
+            if let Event::Received {
+                from,
+                msg,
+                payload: p,
+                ..
+            } = ev
+            {
                 let ok = p == payload(from.0, u64::from(msg), p.len()).as_slice();
                 if !ok {
                     r.corrupt += 1;
@@ -125,8 +145,14 @@ fn main() {
     let sockets: Vec<UdpSocket> = (0..NODES)
         .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind loopback"))
         .collect();
-    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().expect("addr")).collect();
-    println!("phasecast loopback demo: {NODES} nodes on {addrs:?}, {}s", RUN.as_secs());
+    let addrs: Vec<SocketAddr> = sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr"))
+        .collect();
+    println!(
+        "phasecast loopback demo: {NODES} nodes on {addrs:?}, {}s",
+        RUN.as_secs()
+    );
     let start = Arc::new(Barrier::new(NODES as usize));
     let handles: Vec<_> = sockets
         .into_iter()
@@ -137,7 +163,10 @@ fn main() {
             std::thread::spawn(move || run_node(i as u16, s, addrs, start))
         })
         .collect();
-    let reports: Vec<Report> = handles.into_iter().map(|h| h.join().expect("node thread")).collect();
+    let reports: Vec<Report> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node thread"))
+        .collect();
     let mut corrupt = 0;
     for r in &reports {
         println!(
@@ -150,7 +179,10 @@ fn main() {
     }
     let delivered: u64 = reports.iter().map(|r| r.got_small + r.got_large).sum();
     let secs = RUN.as_secs_f64();
-    println!("delivered {:.0} msgs/s across the cluster; corrupt payloads: {corrupt}", delivered as f64 / secs);
+    println!(
+        "delivered {:.0} msgs/s across the cluster; corrupt payloads: {corrupt}",
+        delivered as f64 / secs
+    );
     if corrupt > 0 || delivered == 0 {
         eprintln!("demo FAILED");
         std::process::exit(1);

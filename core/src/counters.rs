@@ -52,11 +52,13 @@ pub enum DropReason {
     PushedOut = 10,
     /// A record of an unknown, ignorable type was skipped.
     IgnoredRecord = 11,
+    /// An incomplete message abandoned to make room for a new one.
+    ReassemblyEvicted = 12,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 }
 
 /// The node's counters.
@@ -98,7 +100,9 @@ pub struct Counters {
 impl Counters {
     /// Records per datagram sent, ×1000 (integer so it is identical everywhere).
     pub fn records_per_frame_milli(&self) -> u64 {
-        (self.records_sent * 1000).checked_div(self.frames_sent).unwrap_or(0)
+        (self.records_sent * 1000)
+            .checked_div(self.frames_sent)
+            .unwrap_or(0)
     }
     /// Total of all drop reasons.
     pub fn total_dropped(&self) -> u64 {

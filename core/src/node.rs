@@ -38,11 +38,11 @@ use crate::counters::{Counters, DropReason, SendReason};
 use crate::feed::{Class, Feed, Item};
 use crate::inbox::Inbox;
 use crate::pool::{Cursor, Handle, Pool};
-use crate::queue::{
-    Admission, Buffer, Congestion, Lqd, PacketMeta, Port, QueueLoad, QueueSpec, QueueView, RoundRobin,
-    SchedPolicy, SchedState, StrictPriority,
-};
 use crate::queue::Queue;
+use crate::queue::{
+    Admission, Buffer, Congestion, Lqd, PacketMeta, Port, QueueLoad, QueueSpec, QueueView,
+    RoundRobin, SchedPolicy, SchedState, StrictPriority,
+};
 use crate::reassembly::{FragmentOutcome, Key, Reassembly};
 use crate::rng::Rng;
 use crate::seq::Seq;
@@ -113,7 +113,13 @@ impl SchedPolicy for SinkScheduler {
             SinkScheduler::RoundRobin(p) => p.higher(a, b),
         }
     }
-    fn post_sched_act(&mut self, served: usize, sent: &PacketMeta, state: &mut [SchedState], loads: &[QueueLoad]) {
+    fn post_sched_act(
+        &mut self,
+        served: usize,
+        sent: &PacketMeta,
+        state: &mut [SchedState],
+        loads: &[QueueLoad],
+    ) {
         match self {
             SinkScheduler::Strict(p) => p.post_sched_act(served, sent, state, loads),
             SinkScheduler::RoundRobin(p) => p.post_sched_act(served, sent, state, loads),
@@ -303,7 +309,11 @@ impl ReplayWindow {
         }
         let d = seq.distance_from(self.top);
         if d > 0 {
-            self.bits = if d >= REPLAY_WINDOW { 0 } else { self.bits << d };
+            self.bits = if d >= REPLAY_WINDOW {
+                0
+            } else {
+                self.bits << d
+            };
             self.bits |= 1;
             self.top = seq;
         } else {
@@ -390,6 +400,8 @@ pub struct Node<
     out: [Option<OutMsg>; SLOTS],
     out_free: heapless::Vec<u16, SLOTS>,
     pool: Pool<BLOCKS>,
+    /// Pool bytes (whole blocks) held by outgoing messages.
+    tx_pool_bytes: usize,
     reassembly: Reassembly<REASSEMBLY_SLOTS>,
     inbox: Inbox<EventMeta, INBOX, 256>,
     /// The inbox entry handed out by the last `poll_event`, released at the next.
@@ -489,6 +501,7 @@ impl<
             out: [None; SLOTS],
             out_free,
             pool: Pool::new(),
+            tx_pool_bytes: 0,
             reassembly: Reassembly::new(),
             inbox: Inbox::new(),
             lent: false,
@@ -560,6 +573,11 @@ impl<
             self.counters.refused_full += 1;
             return Err(Error::Full);
         };
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
+        if self.tx_pool_bytes + blocks_bytes > self.pool_half() {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
         let Ok(handle) = self.pool.store(payload) else {
             self.counters.refused_full += 1;
             return Err(Error::Full);
@@ -573,7 +591,10 @@ impl<
             class: urgency(opts.class),
             droppable: opts.droppable,
         };
-        match self.sinks[s].port.enqueue(opts.class.index(), meta, Item::Message(slot)) {
+        match self.sinks[s]
+            .port
+            .enqueue(opts.class.index(), meta, Item::Message(slot))
+        {
             Admission::Refused(..) => {
                 self.pool.free(handle);
                 self.counters.refused_full += 1;
@@ -587,6 +608,7 @@ impl<
             }
         }
         self.out_free.pop();
+        self.tx_pool_bytes += blocks_bytes;
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
         let group = match dest {
@@ -613,15 +635,28 @@ impl<
     fn discard(&mut self, item: Item) {
         match item {
             Item::Message(slot) => {
-                if let Some(m) = self.out.get_mut(slot as usize).and_then(Option::take) {
-                    self.pool.free(m.handle);
-                    let _ = self.out_free.push(slot);
-                }
+                self.free_out(slot);
                 self.counters.drop(DropReason::PushedOut);
             }
             // Intents are never droppable; nothing to free.
             Item::Intent(_) => {}
         }
+    }
+
+    /// Returns an outgoing message's storage.
+    fn free_out(&mut self, slot: u16) {
+        if let Some(m) = self.out.get_mut(slot as usize).and_then(Option::take) {
+            self.tx_pool_bytes -=
+                Pool::<BLOCKS>::blocks_for(m.handle.len()) * crate::pool::BLOCK_LEN;
+            self.pool.free(m.handle);
+            let _ = self.out_free.push(slot);
+        }
+    }
+
+    /// Half the payload pool: outgoing messages and reassembly each get one
+    /// half, so neither direction can starve the other.
+    fn pool_half(&self) -> usize {
+        BLOCKS * crate::pool::BLOCK_LEN / 2
     }
 
     /// Registers `feed`'s intent to send with sink `s` (at most once).
@@ -639,7 +674,10 @@ impl<
             class: urgency(feed.class()),
             droppable: false,
         };
-        if let Admission::Refused(..) = sink.port.enqueue(feed.class().index(), meta, Item::Intent(feed)) {
+        if let Admission::Refused(..) =
+            sink.port
+                .enqueue(feed.class().index(), meta, Item::Intent(feed))
+        {
             // The class queue is full of messages: the feed registers again on
             // its next tick. Control is never queued in advance, so nothing is lost.
             return;
@@ -692,10 +730,14 @@ impl<
 
     /// The next time `handle_timeout` must be called, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.holds.next_deadline(), self.next_heartbeat, self.reassembly.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.holds.next_deadline(),
+            self.next_heartbeat,
+            self.reassembly.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Fires every alarm due at `now`.
@@ -741,7 +783,9 @@ impl<
         self.release_holds(now);
         // Each active sink is looked at most once per call.
         for _ in 0..self.active.len() {
-            let Some(s) = self.active.pop_front() else { break };
+            let Some(s) = self.active.pop_front() else {
+                break;
+            };
             let s = s as usize;
             let held_before = self.sinks[s].control.hold.until.is_some();
             match self.sinks[s].control.readiness(now) {
@@ -775,7 +819,13 @@ impl<
     }
 
     /// Pulls records from sink `s` into one datagram.
-    fn build_frame(&mut self, s: usize, now: Instant, buf: &mut [u8], deadline: bool) -> Option<Transmit> {
+    fn build_frame(
+        &mut self,
+        s: usize,
+        now: Instant,
+        buf: &mut [u8],
+        deadline: bool,
+    ) -> Option<Transmit> {
         let max_frame = self.integrity.max_frame_len(self.mtu);
         let header = Header {
             integrity: self.integrity,
@@ -805,10 +855,7 @@ impl<
                 Pulled::Done => {
                     self.sinks[s].port.dequeue();
                     if let Item::Message(slot) = item {
-                        if let Some(m) = self.out[slot as usize].take() {
-                            self.pool.free(m.handle);
-                            let _ = self.out_free.push(slot);
-                        }
+                        self.free_out(slot);
                     }
                 }
                 Pulled::Partial | Pulled::NoRoom => {
@@ -916,7 +963,12 @@ impl<
     /// Takes a datagram from `from` (the transport source, as the host maps
     /// it to a node id). A rejected datagram changes no protocol state; the
     /// reason is returned and counted.
-    pub fn handle_datagram(&mut self, now: Instant, from: NodeId, bytes: &[u8]) -> Result<(), DropReason> {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
         let r = self.admit_and_apply(now, from, bytes);
         if let Err(reason) = r {
             self.counters.drop(reason);
@@ -924,7 +976,12 @@ impl<
         r
     }
 
-    fn admit_and_apply(&mut self, now: Instant, from: NodeId, bytes: &[u8]) -> Result<(), DropReason> {
+    fn admit_and_apply(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
         let budget = self.reassembly_budget();
         let frame = match wire::decode(self.integrity, bytes, &mut self.rx_scratch) {
             Ok(f) => f,
@@ -972,7 +1029,14 @@ impl<
                     };
                     let completes = self
                         .reassembly
-                        .check(&self.pool, budget, &key, total_len, offset, bytes.len() as u32)
+                        .check(
+                            &self.pool,
+                            budget,
+                            &key,
+                            total_len,
+                            offset,
+                            bytes.len() as u32,
+                        )
                         .map_err(|_| DropReason::FragmentRefused)?;
                     if completes {
                         events += 1;
@@ -994,7 +1058,11 @@ impl<
         for rec in frame.records() {
             self.counters.records_received += 1;
             match rec {
-                Record::Known(RecordRepr::Data { group, msg, payload }) => {
+                Record::Known(RecordRepr::Data {
+                    group,
+                    msg,
+                    payload,
+                }) => {
                     let meta = EventMeta::Received {
                         from: sender,
                         group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
@@ -1016,24 +1084,33 @@ impl<
                         msg: msg.0,
                     };
                     let deadline = now + self.reassembly_timeout;
-                    match self
-                        .reassembly
-                        .apply(&mut self.pool, budget, key, total_len, offset, bytes, deadline)
-                    {
-                        Ok(FragmentOutcome::Complete(h)) => {
-                            let meta = EventMeta::Received {
-                                from: sender,
-                                group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
-                                msg: msg.0,
-                            };
-                            let pool = &self.pool;
-                            self.inbox.push_with(meta, h.len(), |b| {
-                                pool.read(h, b);
-                            });
-                            self.pool.free(h);
-                            self.counters.messages_delivered += 1;
+                    match self.reassembly.apply(
+                        &mut self.pool,
+                        budget,
+                        key,
+                        total_len,
+                        offset,
+                        bytes,
+                        deadline,
+                    ) {
+                        Ok((outcome, evicted)) => {
+                            if evicted.is_some() {
+                                self.counters.drop(DropReason::ReassemblyEvicted);
+                            }
+                            if let FragmentOutcome::Complete(h) = outcome {
+                                let meta = EventMeta::Received {
+                                    from: sender,
+                                    group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
+                                    msg: msg.0,
+                                };
+                                let pool = &self.pool;
+                                self.inbox.push_with(meta, h.len(), |b| {
+                                    pool.read(h, b);
+                                });
+                                self.pool.free(h);
+                                self.counters.messages_delivered += 1;
+                            }
                         }
-                        Ok(FragmentOutcome::Stored) => {}
                         Err(_) => self.counters.drop(DropReason::FragmentRefused),
                     }
                 }
@@ -1044,10 +1121,9 @@ impl<
         Ok(())
     }
 
-    /// Reassembly may use at most half the payload pool, so incoming large
-    /// messages can never starve the node's own sends.
+    /// Reassembly may use at most half the payload pool (see `pool_half`).
     fn reassembly_budget(&self) -> usize {
-        BLOCKS * crate::pool::BLOCK_LEN / 2
+        self.pool_half()
     }
 
     /// The next event for the application. The payload it borrows stays

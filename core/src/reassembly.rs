@@ -44,7 +44,7 @@ struct Slot {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FragmentDrop {
-    /// Every slot is busy with another message.
+    /// No slot can be used (only when `R` is 0).
     NoSlot,
     /// The payload pool (or the reassembly budget) cannot hold the message.
     NoSpace,
@@ -144,11 +144,17 @@ impl<const R: usize> Reassembly<R> {
                 Ok(r.len() == 1 && r[0] == (0, total))
             }
             None => {
-                if !self.slots.iter().any(|s| s.is_none()) {
-                    return Err(FragmentDrop::NoSlot);
-                }
-                if !pool.can_store(total as usize)
-                    || self.bytes_in_use.saturating_add(total as usize) > budget
+                // Room once the least recently progressing message, if all
+                // slots are busy, is evicted.
+                let freed = match self.victim() {
+                    Some(None) => 0,
+                    Some(Some(i)) => self.slots[i].as_ref().map_or(0, |s| s.handle.len()),
+                    None => return Err(FragmentDrop::NoSlot),
+                };
+                let pool_free =
+                    pool.free_bytes() + Pool::<B>::blocks_for(freed) * crate::pool::BLOCK_LEN;
+                if Pool::<B>::blocks_for(total as usize) * crate::pool::BLOCK_LEN > pool_free
+                    || (self.bytes_in_use - freed).saturating_add(total as usize) > budget
                 {
                     return Err(FragmentDrop::NoSpace);
                 }
@@ -157,7 +163,18 @@ impl<const R: usize> Reassembly<R> {
         }
     }
 
-    /// Takes a fragment that [`Reassembly::check`] accepted.
+    /// The slot a new message would take: `Some(None)` a free one,
+    /// `Some(Some(i))` by evicting slot `i`, `None` when `R` is 0.
+    fn victim(&self) -> Option<Option<usize>> {
+        if self.slots.iter().any(|s| s.is_none()) {
+            return Some(None);
+        }
+        let i = (0..R).min_by_key(|&i| self.slots[i].as_ref().map(|s| s.deadline))?;
+        Some(Some(i))
+    }
+
+    /// Takes a fragment that [`Reassembly::check`] accepted. Returns, besides
+    /// the outcome, the key of a message evicted to make room, if any.
     #[allow(clippy::too_many_arguments)]
     pub fn apply<const B: usize>(
         &mut self,
@@ -168,17 +185,29 @@ impl<const R: usize> Reassembly<R> {
         offset: u32,
         bytes: &[u8],
         deadline: Instant,
-    ) -> Result<FragmentOutcome, FragmentDrop> {
+    ) -> Result<(FragmentOutcome, Option<Key>), FragmentDrop> {
         let len = u32::try_from(bytes.len()).map_err(|_| FragmentDrop::Inconsistent)?;
         self.check(pool, budget, &key, total, offset, len)?;
+        let mut evicted = None;
         let i = match self.find(&key) {
             Some(i) => i,
             None => {
-                let i = self
-                    .slots
-                    .iter()
-                    .position(|s| s.is_none())
-                    .ok_or(FragmentDrop::NoSlot)?;
+                let i = match self.victim() {
+                    Some(Some(i)) => {
+                        if let Some(old) = self.slots[i].take() {
+                            self.bytes_in_use -= old.handle.len();
+                            pool.free(old.handle);
+                            evicted = Some(old.key);
+                        }
+                        i
+                    }
+                    Some(None) => self
+                        .slots
+                        .iter()
+                        .position(|s| s.is_none())
+                        .ok_or(FragmentDrop::NoSlot)?,
+                    None => return Err(FragmentDrop::NoSlot),
+                };
                 let handle = pool
                     .alloc(total as usize)
                     .map_err(|_| FragmentDrop::NoSpace)?;
@@ -203,9 +232,9 @@ impl<const R: usize> Reassembly<R> {
             let handle = slot.handle;
             self.slots[i] = None;
             self.bytes_in_use -= handle.len();
-            Ok(FragmentOutcome::Complete(handle))
+            Ok((FragmentOutcome::Complete(handle), evicted))
         } else {
-            Ok(FragmentOutcome::Stored)
+            Ok((FragmentOutcome::Stored, evicted))
         }
     }
 

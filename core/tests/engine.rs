@@ -1,7 +1,7 @@
 //! End-to-end behaviour of the engine: nodes driven by the deterministic
 //! simulator, and by hand for the pull order.
 
-use phasecast_core::sim::{AppResult, LinkConfig, Latency, NodeEvent, Sim, SimConfig};
+use phasecast_core::sim::{AppResult, Latency, LinkConfig, NodeEvent, Sim, SimConfig};
 use phasecast_core::wire::{self, Integrity, Record, RecordRepr};
 use phasecast_core::{
     Class, Config, Destination, Duration, GroupId, Instant, Node, NodeId, RateLimit, SendOptions,
@@ -19,7 +19,9 @@ fn boxed(cfg: &Config<'_>) -> Box<TestNode> {
 }
 
 fn payload(from: u16, k: u32, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u32 ^ k.wrapping_mul(2654435761) ^ u32::from(from)) as u8).collect()
+    (0..len)
+        .map(|i| (i as u32 ^ k.wrapping_mul(2654435761) ^ u32::from(from)) as u8)
+        .collect()
 }
 
 /// Builds a simulator of `n` nodes with the given link and node settings.
@@ -45,15 +47,23 @@ fn sim(n: u16, seed: u64, link: LinkConfig, tweak: fn(&mut Config<'_>)) -> Sim<B
 }
 
 /// Enqueues `count` messages from `from` to `dest`, retried on Full.
-fn send_all(s: &mut Sim<Box<TestNode>>, from: u16, dest: Destination, count: u32, len: impl Fn(u32) -> usize) {
+fn send_all(
+    s: &mut Sim<Box<TestNode>>,
+    from: u16,
+    dest: Destination,
+    count: u32,
+    len: impl Fn(u32) -> usize,
+) {
     for k in 0..count {
         let p = payload(from, k, len(k));
         s.app(
             NodeId(from),
-            Box::new(move |n: &mut Box<TestNode>, now| match n.send(now, dest, &p, SendOptions::default()) {
-                Ok(_) => AppResult::Done,
-                Err(phasecast_core::Error::Full) => AppResult::Retry,
-                Err(e) => panic!("unexpected {e:?}"),
+            Box::new(move |n: &mut Box<TestNode>, now| {
+                match n.send(now, dest, &p, SendOptions::default()) {
+                    Ok(_) => AppResult::Done,
+                    Err(phasecast_core::Error::Full) => AppResult::Retry,
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
             }),
         );
     }
@@ -63,8 +73,20 @@ fn send_all(s: &mut Sim<Box<TestNode>>, from: u16, dest: Destination, count: u32
 fn received(s: &Sim<Box<TestNode>>, len: impl Fn(u32) -> usize) -> Vec<(NodeId, NodeId, u32)> {
     let mut out = Vec::new();
     for (_, at, ev) in s.events() {
-        let NodeEvent::Received { from, msg, payload: p, .. } = ev else { continue };
-        assert_eq!(p, &payload(from.0, *msg, len(*msg)), "message {msg} from {from:?} corrupted");
+        let NodeEvent::Received {
+            from,
+            msg,
+            payload: p,
+            ..
+        } = ev
+        else {
+            continue;
+        };
+        assert_eq!(
+            p,
+            &payload(from.0, *msg, len(*msg)),
+            "message {msg} from {from:?} corrupted"
+        );
         out.push((*at, *from, *msg));
     }
     out
@@ -79,7 +101,13 @@ fn lossless() -> LinkConfig {
 
 #[test]
 fn small_and_fragmented_messages_arrive_intact_without_faults() {
-    let len = |k: u32| if k % 5 == 4 { 5000 + k as usize * 37 } else { 40 + k as usize };
+    let len = |k: u32| {
+        if k % 5 == 4 {
+            5000 + k as usize * 37
+        } else {
+            40 + k as usize
+        }
+    };
     let mut s = sim(3, 1, lossless(), |_| {});
     send_all(&mut s, 0, Destination::Group(GroupId::ALL), 200, len);
     send_all(&mut s, 1, Destination::Peer(NodeId(2)), 200, len);
@@ -87,6 +115,14 @@ fn small_and_fragmented_messages_arrive_intact_without_faults() {
     let got = received(&s, len);
     let set: HashSet<_> = got.iter().copied().collect();
     assert_eq!(set.len(), got.len(), "no duplicates");
+    let missing: Vec<_> = (0..200)
+        .filter(|k| !set.contains(&(NodeId(1), NodeId(0), *k)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing at 1 from 0: {missing:?} {:?}",
+        s.node(NodeId(1)).counters()
+    );
     for k in 0..200 {
         assert!(set.contains(&(NodeId(1), NodeId(0), k)));
         assert!(set.contains(&(NodeId(2), NodeId(0), k)));
@@ -95,7 +131,11 @@ fn small_and_fragmented_messages_arrive_intact_without_faults() {
     assert_eq!(got.len(), 600);
     // Small messages were aggregated: fewer datagrams than messages.
     let c = s.node(NodeId(0)).counters();
-    assert!(c.records_per_frame_milli() > 1500, "records/frame {}", c.records_per_frame_milli());
+    assert!(
+        c.records_per_frame_milli() > 1500,
+        "records/frame {}",
+        c.records_per_frame_milli()
+    );
 }
 
 #[test]
@@ -114,13 +154,25 @@ fn fragmentation_survives_loss_duplication_and_reordering() {
         s.run_until(Instant::from_millis(5000));
         let got = received(&s, len);
         let set: HashSet<_> = got.iter().map(|g| g.2).collect();
-        assert_eq!(set.len(), got.len(), "seed {seed}: a message delivered twice");
+        assert_eq!(
+            set.len(),
+            got.len(),
+            "seed {seed}: a message delivered twice"
+        );
         // Best effort: with 5 % datagram loss some messages of 3..12 fragments
         // are lost, but most arrive, and reassembly timeouts free the rest.
         let c1 = s.node(NodeId(1)).counters().clone();
-        assert!(got.len() >= 20, "seed {seed}: only {} of 60 arrived; receiver {c1:?} sender {:?}", got.len(), s.node(NodeId(0)).counters());
+        assert!(
+            got.len() >= 20,
+            "seed {seed}: only {} of 60 arrived; receiver {c1:?} sender {:?}",
+            got.len(),
+            s.node(NodeId(0)).counters()
+        );
         let n1 = s.node(NodeId(1));
-        assert!(n1.counters().dropped[phasecast_core::DropReason::Duplicate as usize] > 0 || seed % 7 == 0);
+        assert!(
+            n1.counters().dropped[phasecast_core::DropReason::Duplicate as usize] > 0
+                || seed % 7 == 0
+        );
     }
 }
 
@@ -129,13 +181,18 @@ fn same_seed_replays_bit_for_bit() {
     let len = |k: u32| 100 + (k as usize * 997) % 4000;
     let run = |seed| {
         let link = LinkConfig {
-            latency: Latency::Normal { mean: Duration::from_millis(2), sd: Duration::from_micros(500) },
+            latency: Latency::Normal {
+                mean: Duration::from_millis(2),
+                sd: Duration::from_micros(500),
+            },
             loss: 0.1,
             duplicate: 0.1,
             reorder: 0.1,
             ..LinkConfig::default()
         };
-        let mut s = sim(3, seed, link, |c| c.heartbeat = Some(Duration::from_millis(50)));
+        let mut s = sim(3, seed, link, |c| {
+            c.heartbeat = Some(Duration::from_millis(50))
+        });
         send_all(&mut s, 0, Destination::Group(GroupId::ALL), 100, len);
         send_all(&mut s, 2, Destination::Peer(NodeId(1)), 100, len);
         s.run_until(Instant::from_millis(3000));
@@ -151,12 +208,18 @@ fn backpressure_never_loses_accepted_messages() {
     // (Full) often, retries, and every accepted message arrives.
     let len = |_| 1000;
     let mut s = sim(2, 3, lossless(), |c| {
-        c.rate = Some(RateLimit { bytes_per_s: 200_000, burst: 1400 });
+        c.rate = Some(RateLimit {
+            bytes_per_s: 200_000,
+            burst: 1400,
+        });
     });
     send_all(&mut s, 0, Destination::Peer(NodeId(1)), 500, len);
     s.run_until(Instant::from_millis(4000));
     let c = s.node(NodeId(0)).counters().clone();
-    assert!(c.refused_full > 0, "the queue never filled: test does not exercise backpressure");
+    assert!(
+        c.refused_full > 0,
+        "the queue never filled: test does not exercise backpressure"
+    );
     assert_eq!(c.messages_accepted, 500);
     assert_eq!(received(&s, len).len(), 500);
     // ~500 kB at 200 kB/s cannot finish much before 2.5 s: the rate held.
@@ -183,7 +246,10 @@ fn sink_pulls_in_class_priority_order_and_sends_at_once_when_idle() {
     let mut n = boxed(&cfg);
     let t = Instant::from_millis(1);
     let to = Destination::Peer(NodeId(1));
-    let opts = |class| SendOptions { class, ..SendOptions::default() };
+    let opts = |class| SendOptions {
+        class,
+        ..SendOptions::default()
+    };
     n.send(t, to, &[1; 10], opts(Class::Data)).unwrap();
     n.send(t, to, &[2; 10], opts(Class::Recovery)).unwrap();
     n.send(t, to, &[3; 10], opts(Class::Express)).unwrap();
@@ -193,8 +259,14 @@ fn sink_pulls_in_class_priority_order_and_sends_at_once_when_idle() {
     assert_eq!(tx.destination, to);
     // Everything waiting left at once, in one datagram, express first,
     // FIFO within a class.
-    assert_eq!(records_of(&buf[..tx.len]), vec![(3, 10), (2, 10), (1, 10), (4, 10)]);
-    assert_eq!(n.counters().sent_because[phasecast_core::SendReason::Drained as usize], 1);
+    assert_eq!(
+        records_of(&buf[..tx.len]),
+        vec![(3, 10), (2, 10), (1, 10), (4, 10)]
+    );
+    assert_eq!(
+        n.counters().sent_because[phasecast_core::SendReason::Drained as usize],
+        1
+    );
     assert!(n.poll_transmit(t, &mut buf).is_err(), "nothing left");
 }
 
@@ -214,7 +286,16 @@ fn heartbeat_is_created_when_pulled_not_when_registered() {
     let f = wire::decode(Integrity::Crc32c, &buf[..tx.len], &mut scratch).unwrap();
     let recs: Vec<_> = f.records().collect();
     assert_eq!(recs.len(), 1);
-    assert!(matches!(recs[0], Record::Known(RecordRepr::Heartbeat { sent_at: 13_000, .. })), "{recs:?}");
+    assert!(
+        matches!(
+            recs[0],
+            Record::Known(RecordRepr::Heartbeat {
+                sent_at: 13_000,
+                ..
+            })
+        ),
+        "{recs:?}"
+    );
     assert_eq!(n.poll_timeout(), Some(Instant::from_millis(20)));
 }
 
@@ -224,7 +305,13 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
     let mut n = boxed(&Config::new(NodeId(0), &ms));
     let mut peer = boxed(&Config::new(NodeId(1), &ms));
     let t = Instant::from_millis(5);
-    peer.send(t, Destination::Peer(NodeId(0)), b"hello", SendOptions::default()).unwrap();
+    peer.send(
+        t,
+        Destination::Peer(NodeId(0)),
+        b"hello",
+        SendOptions::default(),
+    )
+    .unwrap();
     let mut buf = vec![0u8; 2048];
     let tx = peer.poll_transmit(t, &mut buf).unwrap();
     let good = buf[..tx.len].to_vec();
@@ -236,7 +323,14 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
         c.cluster = 99;
         c
     });
-    other_cluster.send(t, Destination::Peer(NodeId(0)), b"x", SendOptions::default()).unwrap();
+    other_cluster
+        .send(
+            t,
+            Destination::Peer(NodeId(0)),
+            b"x",
+            SendOptions::default(),
+        )
+        .unwrap();
     let tx2 = other_cluster.poll_transmit(t, &mut buf).unwrap();
     let foreign = buf[..tx2.len].to_vec();
 
@@ -245,7 +339,12 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
         ("empty", vec![], NodeId(1), R::Malformed),
         ("garbage", vec![0xff; 64], NodeId(1), R::Malformed),
         ("bit flip", flipped, NodeId(1), R::Malformed),
-        ("truncated", good[..good.len() - 1].to_vec(), NodeId(1), R::Malformed),
+        (
+            "truncated",
+            good[..good.len() - 1].to_vec(),
+            NodeId(1),
+            R::Malformed,
+        ),
         ("foreign cluster", foreign, NodeId(1), R::ForeignCluster),
         ("forged source", good.clone(), NodeId(2), R::ForgedSender),
     ];
@@ -253,12 +352,26 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
         let before = n.counters().clone();
         assert_eq!(n.handle_datagram(t, from, &bytes), Err(want), "{name}");
         assert!(n.poll_event().is_none(), "{name}: produced an event");
-        assert_eq!(n.counters().frames_received, before.frames_received, "{name}");
-        assert_eq!(n.counters().dropped[want as usize], before.dropped[want as usize] + 1, "{name}");
+        assert_eq!(
+            n.counters().frames_received,
+            before.frames_received,
+            "{name}"
+        );
+        assert_eq!(
+            n.counters().dropped[want as usize],
+            before.dropped[want as usize] + 1,
+            "{name}"
+        );
     }
     // The genuine frame still goes through afterwards, once.
     assert_eq!(n.handle_datagram(t, NodeId(1), &good), Ok(()));
-    assert!(matches!(n.poll_event(), Some(phasecast_core::Event::Received { payload: b"hello", .. })));
+    assert!(matches!(
+        n.poll_event(),
+        Some(phasecast_core::Event::Received {
+            payload: b"hello",
+            ..
+        })
+    ));
     assert_eq!(n.handle_datagram(t, NodeId(1), &good), Err(R::Duplicate));
     assert!(n.poll_event().is_none());
 }
@@ -271,12 +384,53 @@ fn application_errors_are_typed() {
     let mut n = boxed(&cfg);
     let t = Instant::ZERO;
     use phasecast_core::Error as E;
-    assert_eq!(n.send(t, Destination::Peer(NodeId(9)), b"x", SendOptions::default()), Err(E::NotMember));
-    assert_eq!(n.send(t, Destination::Peer(NodeId(0)), b"x", SendOptions::default()), Err(E::NotMember));
-    assert_eq!(n.send(t, Destination::Group(GroupId(5)), b"x", SendOptions::default()), Err(E::UnknownGroup));
-    assert_eq!(n.send(t, Destination::Peer(NodeId(1)), &[0; 1001], SendOptions::default()), Err(E::Oversized));
+    assert_eq!(
+        n.send(
+            t,
+            Destination::Peer(NodeId(9)),
+            b"x",
+            SendOptions::default()
+        ),
+        Err(E::NotMember)
+    );
+    assert_eq!(
+        n.send(
+            t,
+            Destination::Peer(NodeId(0)),
+            b"x",
+            SendOptions::default()
+        ),
+        Err(E::NotMember)
+    );
+    assert_eq!(
+        n.send(
+            t,
+            Destination::Group(GroupId(5)),
+            b"x",
+            SendOptions::default()
+        ),
+        Err(E::UnknownGroup)
+    );
+    assert_eq!(
+        n.send(
+            t,
+            Destination::Peer(NodeId(1)),
+            &[0; 1001],
+            SendOptions::default()
+        ),
+        Err(E::Oversized)
+    );
     let mut small = [0u8; 100];
-    assert!(matches!(n.poll_transmit(t, &mut small), Err(nb::Error::Other(E::BufferTooSmall { needed: 1400 }))));
-    let bad_mtu = Config { mtu: 100, ..Config::new(NodeId(0), &ms) };
-    assert!(matches!(TestNode::new(&bad_mtu, t), Err(E::InvalidConfig(_))));
+    assert!(matches!(
+        n.poll_transmit(t, &mut small),
+        Err(nb::Error::Other(E::BufferTooSmall { needed: 1400 }))
+    ));
+    let bad_mtu = Config {
+        mtu: 100,
+        ..Config::new(NodeId(0), &ms)
+    };
+    assert!(matches!(
+        TestNode::new(&bad_mtu, t),
+        Err(E::InvalidConfig(_))
+    ));
 }
