@@ -34,7 +34,7 @@ struct Report {
 
 fn payload(from: u16, n: u64, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u64 ^ n ^ u64::from(from) * 77) as u8)
+        .map(|i| (i as u64 ^ n ^ (u64::from(from) * 77)) as u8)
         .collect()
 }
 

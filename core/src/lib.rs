@@ -29,12 +29,12 @@
 //!
 //! let members = [NodeId(1), NodeId(2)];
 //! let now = Instant::from_millis(1);
-//! let mut a = Box::new(SmallNode::new(&Config { mtu: 512, ..Config::new(NodeId(1), &members) }, now).unwrap());
-//! let mut b = Box::new(SmallNode::new(&Config { mtu: 512, ..Config::new(NodeId(2), &members) }, now).unwrap());
+//! let mut a = Box::new(SmallNode::new(&Config { mtu: 576, ..Config::new(NodeId(1), &members) }, now).unwrap());
+//! let mut b = Box::new(SmallNode::new(&Config { mtu: 576, ..Config::new(NodeId(2), &members) }, now).unwrap());
 //!
 //! a.send(now, Destination::Peer(NodeId(2)), b"hello", SendOptions::default()).unwrap();
 //!
-//! let mut buf = [0u8; 512];
+//! let mut buf = [0u8; 576];
 //! // Drain what `a` may send now and hand it to `b`.
 //! while let Ok(tx) = a.poll_transmit(now, &mut buf) {
 //!     assert_eq!(tx.destination, Destination::Peer(NodeId(2)));

@@ -412,8 +412,9 @@ pub struct Node<
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
 pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507>;
-/// A node sized for a microcontroller: 8 sinks, 16 KiB of payload storage, 512-byte MTU.
-pub type SmallNode = Node<9, 8, 32, 128, 4096, 512>;
+/// A node sized for a microcontroller: 8 peers, 16 KiB of payload storage, 576-byte MTU
+/// (the smallest datagram every IPv4 host must accept).
+pub type SmallNode = Node<9, 8, 32, 128, 4096, 576>;
 
 const GROUP_SINK: usize = 0;
 

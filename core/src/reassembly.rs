@@ -278,9 +278,10 @@ mod tests {
         let pieces = [(600usize, 1000usize), (0, 300), (0, 300), (250, 700)];
         let mut done = None;
         for (k, &(a, b)) in pieces.iter().enumerate() {
-            let out = r
+            let (out, evicted) = r
                 .apply(&mut pool, usize::MAX, key(7), 1000, a as u32, &msg[a..b], t)
                 .unwrap();
+            assert_eq!(evicted, None);
             if k + 1 < pieces.len() {
                 assert_eq!(out, FragmentOutcome::Stored);
             } else {
@@ -304,20 +305,23 @@ mod tests {
         let t = Instant::from_millis(1);
         assert_eq!(
             r.apply(&mut pool, 4096, key(1), 500, 0, &[1; 100], t),
-            Ok(FragmentOutcome::Stored)
-        );
-        assert_eq!(
-            r.apply(&mut pool, 4096, key(2), 500, 0, &[1; 100], t),
-            Err(FragmentDrop::NoSlot)
+            Ok((FragmentOutcome::Stored, None))
         );
         assert_eq!(
             r.apply(&mut pool, 4096, key(1), 501, 100, &[1; 100], t),
             Err(FragmentDrop::Inconsistent)
         );
-        assert_eq!(r.next_deadline(), Some(t));
+        // All slots busy: the stalest message makes room for the new one.
+        let t2 = t + Duration::from_micros(5);
         assert_eq!(
-            r.expire_one(&mut pool, t + Duration::from_micros(1)),
-            Some(key(1))
+            r.apply(&mut pool, 4096, key(2), 500, 0, &[1; 100], t2),
+            Ok((FragmentOutcome::Stored, Some(key(1))))
+        );
+        assert_eq!(r.in_progress(), 1);
+        assert_eq!(r.next_deadline(), Some(t2));
+        assert_eq!(
+            r.expire_one(&mut pool, t2 + Duration::from_micros(1)),
+            Some(key(2))
         );
         assert_eq!(pool.free_bytes(), 16 * crate::pool::BLOCK_LEN);
         assert_eq!(
@@ -342,7 +346,7 @@ mod tests {
         // A fragment that merges two holes is still accepted.
         assert_eq!(
             r.apply(&mut pool, usize::MAX, key(1), 8000, 10, &[0; 90], t),
-            Ok(FragmentOutcome::Stored)
+            Ok((FragmentOutcome::Stored, None))
         );
     }
 }
