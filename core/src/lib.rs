@@ -11,6 +11,7 @@ extern crate std;
 
 pub mod addr;
 pub mod heap;
+pub mod queue;
 pub mod rng;
 pub mod seq;
 pub mod time;
