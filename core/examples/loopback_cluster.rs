@@ -142,6 +142,10 @@ fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barri
 }
 
 fn main() {
+    println!(
+        "node state: {} KiB per HostNode, fixed at construction",
+        std::mem::size_of::<HostNode>() / 1024
+    );
     let sockets: Vec<UdpSocket> = (0..NODES)
         .map(|_| UdpSocket::bind("127.0.0.1:0").expect("bind loopback"))
         .collect();
@@ -160,7 +164,12 @@ fn main() {
         .map(|(i, s)| {
             let addrs = addrs.clone();
             let start = start.clone();
-            std::thread::spawn(move || run_node(i as u16, s, addrs, start))
+            // The node is built on the thread's stack before it is boxed:
+            // give the thread room for it (HostNode is a few MiB).
+            std::thread::Builder::new()
+                .stack_size(64 << 20)
+                .spawn(move || run_node(i as u16, s, addrs, start))
+                .expect("spawn node thread")
         })
         .collect();
     let reports: Vec<Report> = handles
