@@ -260,6 +260,16 @@ enum EventMeta {
     },
 }
 
+impl EventMeta {
+    fn received(from: NodeId, group: u32, msg: u32) -> Self {
+        EventMeta::Received {
+            from,
+            group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
+            msg,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct OutMsg {
     handle: Handle,
@@ -1064,11 +1074,7 @@ impl<
                     msg,
                     payload,
                 }) => {
-                    let meta = EventMeta::Received {
-                        from: sender,
-                        group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
-                        msg: msg.0,
-                    };
+                    let meta = EventMeta::received(sender, group, msg.0);
                     self.inbox.push(meta, payload);
                     self.counters.messages_delivered += 1;
                 }
@@ -1099,11 +1105,7 @@ impl<
                                 self.counters.drop(DropReason::ReassemblyEvicted);
                             }
                             if let FragmentOutcome::Complete(h) = outcome {
-                                let meta = EventMeta::Received {
-                                    from: sender,
-                                    group: (group != wire::GROUP_NONE).then_some(GroupId(group)),
-                                    msg: msg.0,
-                                };
+                                let meta = EventMeta::received(sender, group, msg.0);
                                 let pool = &self.pool;
                                 self.inbox.push_with(meta, h.len(), |b| {
                                     pool.read(h, b);
