@@ -67,6 +67,7 @@
 extern crate std;
 
 pub mod addr;
+pub mod bandwidth;
 pub mod control;
 pub mod counters;
 pub mod feed;
