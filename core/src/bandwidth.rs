@@ -169,6 +169,373 @@ fn smallest(requirements: &[u64], set: u64) -> u64 {
     best.map_or(0, |(_, j)| bit(j))
 }
 
+/// Why a [`BandwidthAllocation`] operation was refused; the state is unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BwError {
+    /// An increase is ongoing: Fig. 4 "wait until ongoing_increase = 0"
+    /// (lines 8, 27). Retry once [`BandwidthAllocation::ongoing_increase`] is 0.
+    Busy,
+    /// A zero amount, or a decrease when the requirement is already 0: there
+    /// is nothing to announce.
+    ZeroAmount,
+    /// The process index is out of range, not in the current view, or (for
+    /// an ACK) this process itself.
+    UnknownMember,
+    /// This process delivered an INCR of its own that does not match the
+    /// ongoing increase (none ongoing, already delivered, or another amount).
+    Unexpected,
+    /// The view is invalid: more than `N` members, `me` outside it, or bits
+    /// beyond index `N − 1`.
+    BadView,
+}
+
+/// The INCR message to `utoBroadcast` to all processes, this one included
+/// (Fig. 4 line 10).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Incr {
+    /// The requested increase.
+    pub amount: u64,
+}
+
+/// What to do after a decrease (Fig. 4 lines 28–30).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Decr {
+    /// The DECR amount to `utoBroadcast` to all processes. It is the amount
+    /// actually subtracted (the decrease saturates at 0), so every process
+    /// applies exactly the same change.
+    pub amount: u64,
+    /// The new sending rate, when it changed. It is already in force: set the
+    /// data sink's token bucket *before* broadcasting the DECR (§3.5: "the
+    /// node actually decreases its bandwidth before sending the message").
+    pub new_bw: Option<u64>,
+}
+
+/// What to do after delivering an INCR (Fig. 4 lines 11–16).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct IncrDelivered {
+    /// `Rsend (ACK)` to this process (line 14); `None` for this process's own INCR.
+    pub ack_to: Option<usize>,
+    /// The new sending rate, when it changed: set the data sink's token
+    /// bucket to it. Another's increase can only lower it; this process's own
+    /// INCR raises it when the acknowledgements were already all in.
+    pub new_bw: Option<u64>,
+}
+
+/// The bandwidth allocation state of one process `p_i` (Fig. 4), with the
+/// paper's names, driven by the host and free of any transport.
+///
+/// The host utoBroadcasts the [`Incr`] / [`Decr`] the methods return, feeds
+/// back their total-order deliveries ([`on_deliver_incr`], [`on_deliver_decr`]),
+/// reliably sends the ACKs ([`IncrDelivered::ack_to`]) and feeds the ACKs it
+/// receives to [`on_ack`]. Whenever a method returns a new rate
+/// (`Some(new_bw)`), [`current_bw`] changed and the data sink's token bucket
+/// must be set to it.
+///
+/// Decisions beyond the pseudo-code:
+/// * `acks` is a set (bitmask), not a counter: a duplicated ACK from the same
+///   process is not counted twice. [`acks`] reports its size. Completion
+///   needs an ACK from every *awaited* process: the live others when the
+///   increase was requested, minus those that left since (see
+///   [`on_view_change`]). That is the paper's `acks = N − 1` in a static view.
+/// * The increase completes at the later of "all ACKs in" and "own INCR
+///   delivered" (line 20's "wait until delivered_req = true" is the other
+///   event, not a blocking wait); with no other live process, it completes
+///   at the delivery of the own INCR.
+/// * The transport's `Rsend` must not replay an ACK from one increase into
+///   the next one (ACKs carry no increase identifier, as in the paper).
+/// * Requirement arithmetic saturates at `u64::MAX` / 0; every process
+///   applies the same saturating operation in the same order, so they agree.
+///
+/// [`on_deliver_incr`]: Self::on_deliver_incr
+/// [`on_deliver_decr`]: Self::on_deliver_decr
+/// [`on_ack`]: Self::on_ack
+/// [`on_view_change`]: Self::on_view_change
+/// [`current_bw`]: Self::current_bw
+/// [`acks`]: Self::acks
+#[derive(Clone, Debug)]
+pub struct BandwidthAllocation<const N: usize> {
+    /// `bwRequirements`: what each process asked for (line 2).
+    bw_requirements: [u64; N],
+    /// `currentBW`: this process's sending rate (line 3).
+    current_bw: u64,
+    /// `ongoing_increase`: the increase this process waits to apply; 0 = none (line 4).
+    ongoing_increase: u64,
+    /// `delivered_req`: this process delivered its own INCR (line 5).
+    delivered_req: bool,
+    /// `acks` (line 6), as the set of processes whose ACK arrived.
+    acks: u64,
+    /// Processes whose ACK the ongoing increase still needs to count.
+    awaited: u64,
+    /// `p_i`.
+    me: usize,
+    /// The live members of the current view (bitmask of indices).
+    live: u64,
+    /// `B`, the capability of one network link.
+    capacity: u64,
+}
+
+impl<const N: usize> BandwidthAllocation<N> {
+    /// `initialize(initial_view)` (lines 1–6) for process `me` of a view made
+    /// of processes `0..members`, on links of capability `capacity`.
+    ///
+    /// `N` (at most [`MAX_MEMBERS`], checked at compile time) bounds the
+    /// process indices. Fails with [`BwError::BadView`] when `members > N`
+    /// or `me >= members`.
+    pub fn new(me: usize, members: usize, capacity: u64) -> Result<Self, BwError> {
+        const { assert!(N >= 1 && N <= MAX_MEMBERS, "1 <= N <= MAX_MEMBERS") };
+        if members > N || me >= members {
+            return Err(BwError::BadView);
+        }
+        Ok(BandwidthAllocation {
+            bw_requirements: [0; N],
+            current_bw: 0,
+            ongoing_increase: 0,
+            delivered_req: false,
+            acks: 0,
+            awaited: 0,
+            me,
+            live: first(members),
+            capacity,
+        })
+    }
+
+    /// `increase_BW(amount)` (lines 7–10): records the increase and returns
+    /// the INCR to utoBroadcast. The rate does not change yet: it rises only
+    /// when every other process has acknowledged.
+    ///
+    /// Errors: [`BwError::Busy`] while another increase is ongoing,
+    /// [`BwError::ZeroAmount`] for 0.
+    pub fn increase_bw(&mut self, amount: u64) -> Result<Incr, BwError> {
+        if self.ongoing_increase != 0 {
+            return Err(BwError::Busy);
+        }
+        if amount == 0 {
+            return Err(BwError::ZeroAmount);
+        }
+        self.ongoing_increase = amount;
+        self.delivered_req = false;
+        self.acks = 0;
+        self.awaited = self.live & !bit(self.me);
+        Ok(Incr { amount })
+    }
+
+    /// `upon utoDeliver (INCR, amount) from p_j` (lines 11–16).
+    ///
+    /// From another process: adds `amount` to its requirement, recomputes
+    /// this process's rate and asks to ACK `from`. From this process: marks
+    /// the request delivered and, if every ACK is already in, completes the
+    /// increase (lines 20–25).
+    ///
+    /// Errors: [`BwError::UnknownMember`] when `from` is not a live member,
+    /// [`BwError::Unexpected`] for an own INCR that does not match the
+    /// ongoing increase.
+    pub fn on_deliver_incr(&mut self, from: usize, amount: u64) -> Result<IncrDelivered, BwError> {
+        self.check_live(from)?;
+        if from == self.me {
+            if self.ongoing_increase == 0 || self.delivered_req || amount != self.ongoing_increase {
+                return Err(BwError::Unexpected);
+            }
+            self.delivered_req = true;
+            return Ok(IncrDelivered {
+                ack_to: None,
+                new_bw: self.try_complete(),
+            });
+        }
+        let r = self.requirement_mut(from)?;
+        *r = r.saturating_add(amount);
+        Ok(IncrDelivered {
+            ack_to: Some(from),
+            new_bw: self.recompute(),
+        })
+    }
+
+    /// `upon Rreceive (ACK) from p_j` (lines 17–25). Returns the new rate
+    /// when this ACK completes the increase and the rate changed.
+    ///
+    /// An ACK already counted, from a process not awaited (it joined after
+    /// the request), or with no increase ongoing changes nothing and returns
+    /// `Ok(None)`.
+    ///
+    /// Errors: [`BwError::UnknownMember`] when `from` is not a live member or
+    /// is this process.
+    pub fn on_ack(&mut self, from: usize) -> Result<Option<u64>, BwError> {
+        self.check_live(from)?;
+        if from == self.me {
+            return Err(BwError::UnknownMember);
+        }
+        if self.ongoing_increase == 0 || self.awaited & bit(from) == 0 {
+            return Ok(None);
+        }
+        self.acks |= bit(from);
+        Ok(self.try_complete())
+    }
+
+    /// `decrease_BW(amount)` (lines 26–30): lowers this process's requirement
+    /// (saturating at 0), recomputes its rate and returns the DECR to
+    /// utoBroadcast together with the new rate.
+    ///
+    /// Errors: [`BwError::Busy`] while an increase is ongoing,
+    /// [`BwError::ZeroAmount`] when `amount` or the current requirement is 0.
+    pub fn decrease_bw(&mut self, amount: u64) -> Result<Decr, BwError> {
+        if self.ongoing_increase != 0 {
+            return Err(BwError::Busy);
+        }
+        let me = self.me;
+        let r = self.requirement_mut(me)?;
+        let amount = amount.min(*r);
+        if amount == 0 {
+            return Err(BwError::ZeroAmount);
+        }
+        *r -= amount;
+        Ok(Decr {
+            amount,
+            new_bw: self.recompute(),
+        })
+    }
+
+    /// `upon utoDeliver (DECR, amount) from p_j` (lines 31–33). From another
+    /// process: lowers its requirement (saturating at 0) and returns the new
+    /// rate if it changed. From this process: nothing, the decrease was
+    /// applied before the broadcast.
+    ///
+    /// Errors: [`BwError::UnknownMember`] when `from` is not a live member.
+    pub fn on_deliver_decr(&mut self, from: usize, amount: u64) -> Result<Option<u64>, BwError> {
+        self.check_live(from)?;
+        if from == self.me {
+            return Ok(None);
+        }
+        let r = self.requirement_mut(from)?;
+        *r = r.saturating_sub(amount);
+        Ok(self.recompute())
+    }
+
+    /// A new view (§3.4): `live` is the bitmask of the member indices of the
+    /// new view. Returns the new rate if it changed.
+    ///
+    /// Fig. 4 does not say what happens to bandwidth on a view change. We
+    /// decide: a process that left has its requirement zeroed (it no longer
+    /// sends) and is no longer awaited by an ongoing increase, so the
+    /// increase completes now if it only waited for processes that left: an
+    /// increase can never wait forever for a dead process. A process that
+    /// joins starts with requirement 0 and is not awaited by an increase
+    /// requested before it joined (it may never deliver that INCR). `N` in
+    /// line 35 becomes the size of the new view.
+    ///
+    /// Errors: [`BwError::BadView`] when `me` is not in `live` or `live` has
+    /// bits at or beyond index `N`.
+    pub fn on_view_change(&mut self, live: u64) -> Result<Option<u64>, BwError> {
+        if live & !first(N) != 0 || live & bit(self.me) == 0 {
+            return Err(BwError::BadView);
+        }
+        let left = self.live & !live;
+        for (j, r) in self.bw_requirements.iter_mut().enumerate() {
+            if left & bit(j) != 0 {
+                *r = 0;
+            }
+        }
+        self.live = live;
+        self.awaited &= live;
+        self.acks &= live;
+        if self.ongoing_increase != 0 && self.delivered_req && self.awaited & !self.acks == 0 {
+            return Ok(self.try_complete());
+        }
+        Ok(self.recompute())
+    }
+
+    /// `currentBW`: the rate this process may send at now.
+    pub fn current_bw(&self) -> u64 {
+        self.current_bw
+    }
+
+    /// `bwRequirements`: what each process asked for, as this process knows it.
+    pub fn bw_requirements(&self) -> &[u64; N] {
+        &self.bw_requirements
+    }
+
+    /// `ongoing_increase`: the increase waiting for ACKs; 0 when none.
+    pub fn ongoing_increase(&self) -> u64 {
+        self.ongoing_increase
+    }
+
+    /// `delivered_req`: this process delivered its own ongoing INCR.
+    pub fn delivered_req(&self) -> bool {
+        self.delivered_req
+    }
+
+    /// `acks`: how many distinct processes acknowledged the ongoing increase.
+    pub fn acks(&self) -> usize {
+        self.acks.count_ones() as usize
+    }
+
+    /// `p_i`, this process's index.
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// The number of members of the current view.
+    pub fn members(&self) -> usize {
+        self.live.count_ones() as usize
+    }
+
+    /// The members of the current view, as a bitmask of indices.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// `B`, the capability of one network link.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// `Ok` when `j` is a member of the current view.
+    fn check_live(&self, j: usize) -> Result<(), BwError> {
+        if j < N && self.live & bit(j) != 0 {
+            Ok(())
+        } else {
+            Err(BwError::UnknownMember)
+        }
+    }
+
+    fn requirement_mut(&mut self, j: usize) -> Result<&mut u64, BwError> {
+        self.bw_requirements
+            .get_mut(j)
+            .ok_or(BwError::UnknownMember)
+    }
+
+    /// Lines 20–25 once both the ACKs and the own INCR are in; the new rate
+    /// if it changed.
+    fn try_complete(&mut self) -> Option<u64> {
+        if !self.delivered_req || self.awaited & !self.acks != 0 {
+            return None;
+        }
+        let increase = self.ongoing_increase;
+        if let Some(r) = self.bw_requirements.get_mut(self.me) {
+            *r = r.saturating_add(increase);
+        }
+        let new_bw = self.recompute();
+        self.acks = 0;
+        self.awaited = 0;
+        self.ongoing_increase = 0;
+        self.delivered_req = false;
+        new_bw
+    }
+
+    /// `currentBW ← BW_allocation()`; the new rate if it changed.
+    fn recompute(&mut self) -> Option<u64> {
+        let (bw, _) = allocate(&self.bw_requirements, self.live, self.me, self.capacity);
+        if bw == self.current_bw {
+            None
+        } else {
+            self.current_bw = bw;
+            Some(bw)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +640,195 @@ mod tests {
         // me not live, or live bits beyond the slice, are ignored.
         assert_eq!(allocate(&[800, 300, 600], 0b110, 0, 1000).0, 0);
         assert_eq!(allocate(&[700, 600, 300], u64::MAX, 2, 1000).0, 300);
+    }
+
+    // ---- Tables 1–3 of the paper, replayed step by step ----
+
+    type P = BandwidthAllocation<3>;
+
+    /// One row of a table: bwRequirements, currentBW, ongoing_increase,
+    /// acks, delivered_req ("✓" = true, "-" = false).
+    type Row = ([u64; 3], u64, u64, usize, bool);
+
+    const V: bool = true;
+    const X: bool = false;
+
+    fn processes() -> [P; 3] {
+        [0, 1, 2].map(|i| P::new(i, 3, 1000).unwrap())
+    }
+
+    #[track_caller]
+    fn step(name: &str, ps: &[P; 3], rows: [Row; 3]) {
+        for (i, (p, row)) in ps.iter().zip(rows).enumerate() {
+            let got: Row = (
+                *p.bw_requirements(),
+                p.current_bw(),
+                p.ongoing_increase(),
+                p.acks(),
+                p.delivered_req(),
+            );
+            assert_eq!(got, row, "{name}, p{i}");
+        }
+    }
+
+    fn delivered(ack_to: Option<usize>, new_bw: Option<u64>) -> Result<IncrDelivered, BwError> {
+        Ok(IncrDelivered { ack_to, new_bw })
+    }
+
+    fn table_1(ps: &mut [P; 3]) {
+        #[rustfmt::skip]
+        step("S1", ps, [
+            ([0, 0, 0], 0, 0, 0, X),
+            ([0, 0, 0], 0, 0, 0, X),
+            ([0, 0, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[0].increase_bw(800), Ok(Incr { amount: 800 }));
+        assert_eq!(ps[1].increase_bw(300), Ok(Incr { amount: 300 }));
+        #[rustfmt::skip]
+        step("S2", ps, [
+            ([0, 0, 0], 0, 800, 0, X),
+            ([0, 0, 0], 0, 300, 0, X),
+            ([0, 0, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[2].on_deliver_incr(0, 800), delivered(Some(0), None));
+        assert_eq!(ps[2].on_deliver_incr(1, 300), delivered(Some(1), None));
+        #[rustfmt::skip]
+        step("S3", ps, [
+            ([0, 0, 0], 0, 800, 0, X),
+            ([0, 0, 0], 0, 300, 0, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[0].on_ack(2), Ok(None));
+        assert_eq!(ps[1].on_ack(2), Ok(None));
+        #[rustfmt::skip]
+        step("S4", ps, [
+            ([0, 0, 0], 0, 800, 1, X),
+            ([0, 0, 0], 0, 300, 1, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[0].on_deliver_incr(0, 800), delivered(None, None));
+        assert_eq!(ps[0].on_deliver_incr(1, 300), delivered(Some(1), None));
+        #[rustfmt::skip]
+        step("S5", ps, [
+            ([0, 300, 0], 0, 800, 1, V),
+            ([0, 0, 0], 0, 300, 1, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        // All ACKs are in, but p1 has not delivered its own INCR yet.
+        assert_eq!(ps[1].on_ack(0), Ok(None));
+        #[rustfmt::skip]
+        step("S6", ps, [
+            ([0, 300, 0], 0, 800, 1, V),
+            ([0, 0, 0], 0, 300, 2, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[1].on_deliver_incr(0, 800), delivered(Some(0), None));
+        // Its own INCR completes the increase at once.
+        assert_eq!(ps[1].on_deliver_incr(1, 300), delivered(None, Some(300)));
+        #[rustfmt::skip]
+        step("S7", ps, [
+            ([0, 300, 0], 0, 800, 1, V),
+            ([800, 300, 0], 300, 0, 0, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[0].on_ack(1), Ok(Some(700)));
+        #[rustfmt::skip]
+        step("S8", ps, [
+            ([800, 300, 0], 700, 0, 0, X),
+            ([800, 300, 0], 300, 0, 0, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+    }
+
+    fn table_2(ps: &mut [P; 3]) {
+        #[rustfmt::skip]
+        step("S9", ps, [
+            ([800, 300, 0], 700, 0, 0, X),
+            ([800, 300, 0], 300, 0, 0, X),
+            ([800, 300, 0], 0, 0, 0, X),
+        ]);
+        assert_eq!(ps[2].increase_bw(600), Ok(Incr { amount: 600 }));
+        #[rustfmt::skip]
+        step("S10", ps, [
+            ([800, 300, 0], 700, 0, 0, X),
+            ([800, 300, 0], 300, 0, 0, X),
+            ([800, 300, 0], 0, 600, 0, X),
+        ]);
+        // p0 must slow down before it acknowledges.
+        assert_eq!(ps[0].on_deliver_incr(2, 600), delivered(Some(2), Some(500)));
+        assert_eq!(ps[1].on_deliver_incr(2, 600), delivered(Some(2), None));
+        assert_eq!(ps[2].on_deliver_incr(2, 600), delivered(None, None));
+        #[rustfmt::skip]
+        step("S11", ps, [
+            ([800, 300, 600], 500, 0, 0, X),
+            ([800, 300, 600], 300, 0, 0, X),
+            ([800, 300, 0], 0, 600, 0, V),
+        ]);
+        assert_eq!(ps[2].on_ack(0), Ok(None));
+        #[rustfmt::skip]
+        step("S12", ps, [
+            ([800, 300, 600], 500, 0, 0, X),
+            ([800, 300, 600], 300, 0, 0, X),
+            ([800, 300, 0], 0, 600, 1, V),
+        ]);
+        assert_eq!(ps[2].on_ack(1), Ok(Some(500)));
+        #[rustfmt::skip]
+        step("S13", ps, [
+            ([800, 300, 600], 500, 0, 0, X),
+            ([800, 300, 600], 300, 0, 0, X),
+            ([800, 300, 600], 500, 0, 0, X),
+        ]);
+    }
+
+    fn table_3(ps: &mut [P; 3]) {
+        #[rustfmt::skip]
+        step("S14", ps, [
+            ([800, 300, 600], 500, 0, 0, X),
+            ([800, 300, 600], 300, 0, 0, X),
+            ([800, 300, 600], 500, 0, 0, X),
+        ]);
+        assert_eq!(
+            ps[2].decrease_bw(500),
+            Ok(Decr {
+                amount: 500,
+                new_bw: Some(100)
+            })
+        );
+        #[rustfmt::skip]
+        step("S15", ps, [
+            ([800, 300, 600], 500, 0, 0, X),
+            ([800, 300, 600], 300, 0, 0, X),
+            ([800, 300, 100], 100, 0, 0, X),
+        ]);
+        assert_eq!(ps[0].on_deliver_decr(2, 500), Ok(Some(700)));
+        assert_eq!(ps[1].on_deliver_decr(2, 500), Ok(None));
+        assert_eq!(ps[2].on_deliver_decr(2, 500), Ok(None));
+        #[rustfmt::skip]
+        step("S16", ps, [
+            ([800, 300, 100], 700, 0, 0, X),
+            ([800, 300, 100], 300, 0, 0, X),
+            ([800, 300, 100], 100, 0, 0, X),
+        ]);
+    }
+
+    #[test]
+    fn paper_table_1() {
+        table_1(&mut processes());
+    }
+
+    #[test]
+    fn paper_table_2() {
+        let mut ps = processes();
+        table_1(&mut ps);
+        table_2(&mut ps);
+    }
+
+    #[test]
+    fn paper_table_3() {
+        let mut ps = processes();
+        table_1(&mut ps);
+        table_2(&mut ps);
+        table_3(&mut ps);
     }
 
     /// Water-filling written independently of Fig. 4: sort the set
