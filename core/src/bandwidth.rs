@@ -43,6 +43,22 @@
 //!   set; see the `receivers_never_overloaded` property test). This is the
 //!   constraint §3.5 motivates ("node 3 would have to receive messages at a
 //!   higher throughput than 1Gb/s").
+//!   The property tests also drive whole random runs of the protocol (up to
+//!   6 processes, arbitrary interleavings of deliveries and ACKs) and check
+//!   that the rates in force never overload a receiver at any step, and
+//!   that all processes agree once the run is quiet.
+//! * **View changes.** Fig. 4 is silent on them. A process that leaves the
+//!   view has its requirement zeroed and is no longer awaited by an ongoing
+//!   increase, so an increase never waits forever for a dead process; a
+//!   joiner starts at 0 and is not awaited by an increase requested before
+//!   it joined. The ACK bookkeeping is thus reconciled with every view
+//!   (JGroups issue #1048: flow-control credit maps that went out of step
+//!   with the view after churn starved a sender for good). See
+//!   [`BandwidthAllocation::on_view_change`].
+//! * **Waits become errors or later events.** "wait until ongoing_increase
+//!   = 0" (lines 8, 27) is [`BwError::Busy`]; "wait until delivered_req"
+//!   (line 20) completes the increase when the own INCR is delivered.
+//!   Duplicate ACKs are not counted twice (`acks` is a set).
 //! * **Bounded work.** Sets of members are `u64` bitmasks, so at most
 //!   [`MAX_MEMBERS`] = 64 processes take part. Each pass but the last removes
 //!   a member, so one allocation costs at most `65 × 64` steps. It runs only
@@ -256,7 +272,8 @@ pub struct IncrDelivered {
 /// [`on_view_change`]: Self::on_view_change
 /// [`current_bw`]: Self::current_bw
 /// [`acks`]: Self::acks
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BandwidthAllocation<const N: usize> {
     /// `bwRequirements`: what each process asked for (line 2).
     bw_requirements: [u64; N],
@@ -829,6 +846,347 @@ mod tests {
         table_1(&mut ps);
         table_2(&mut ps);
         table_3(&mut ps);
+    }
+
+    // ---- Beyond the tables: errors, duplicates, view changes ----
+
+    #[test]
+    fn new_rejects_bad_views() {
+        assert_eq!(P::new(3, 3, 1000).unwrap_err(), BwError::BadView);
+        assert_eq!(P::new(0, 4, 1000).unwrap_err(), BwError::BadView);
+        assert_eq!(P::new(0, 0, 1000).unwrap_err(), BwError::BadView);
+        let p = BandwidthAllocation::<4>::new(1, 2, 1000).unwrap();
+        assert_eq!(
+            (p.me(), p.members(), p.live(), p.capacity()),
+            (1, 2, 0b11, 1000)
+        );
+    }
+
+    #[test]
+    fn increase_and_decrease_wait_for_an_ongoing_increase() {
+        let mut p = processes().map(Some)[0].take().unwrap();
+        p.increase_bw(800).unwrap();
+        let before = p.clone();
+        assert_eq!(p.increase_bw(100), Err(BwError::Busy));
+        assert_eq!(p.decrease_bw(100), Err(BwError::Busy));
+        assert_eq!(p, before);
+        // Once complete, both are allowed again.
+        p.on_deliver_incr(0, 800).unwrap();
+        p.on_ack(1).unwrap();
+        assert_eq!(p.on_ack(2), Ok(Some(800)));
+        assert_eq!(p.increase_bw(100), Ok(Incr { amount: 100 }));
+    }
+
+    #[test]
+    fn bad_input_changes_nothing() {
+        let mut p = processes().map(Some)[0].take().unwrap();
+        let before = p.clone();
+        assert_eq!(p.increase_bw(0), Err(BwError::ZeroAmount));
+        assert_eq!(p.decrease_bw(5), Err(BwError::ZeroAmount)); // requirement is 0
+        assert_eq!(p.on_deliver_incr(3, 5), Err(BwError::UnknownMember));
+        assert_eq!(
+            p.on_deliver_incr(usize::MAX, 5),
+            Err(BwError::UnknownMember)
+        );
+        assert_eq!(p.on_deliver_decr(3, 5), Err(BwError::UnknownMember));
+        assert_eq!(p.on_ack(0), Err(BwError::UnknownMember)); // ACK from itself
+        assert_eq!(p.on_ack(7), Err(BwError::UnknownMember));
+        // Own INCR with none ongoing.
+        assert_eq!(p.on_deliver_incr(0, 5), Err(BwError::Unexpected));
+        // Stray ACK with no increase ongoing.
+        assert_eq!(p.on_ack(1), Ok(None));
+        assert_eq!(p, before);
+        p.increase_bw(800).unwrap();
+        let before = p.clone();
+        // Own INCR with another amount, then delivered twice.
+        assert_eq!(p.on_deliver_incr(0, 801), Err(BwError::Unexpected));
+        assert_eq!(p, before);
+        p.on_deliver_incr(0, 800).unwrap();
+        assert_eq!(p.on_deliver_incr(0, 800), Err(BwError::Unexpected));
+        assert!(p.delivered_req());
+    }
+
+    #[test]
+    fn duplicate_acks_are_counted_once() {
+        let mut p = processes().map(Some)[0].take().unwrap();
+        p.increase_bw(800).unwrap();
+        p.on_deliver_incr(0, 800).unwrap();
+        assert_eq!(p.on_ack(1), Ok(None));
+        assert_eq!(p.on_ack(1), Ok(None));
+        assert_eq!(p.acks(), 1);
+        // A counter would have reached N − 1 = 2 and completed here.
+        assert_eq!((p.ongoing_increase(), p.current_bw()), (800, 0));
+        assert_eq!(p.on_ack(2), Ok(Some(800)));
+        assert_eq!(
+            (p.ongoing_increase(), p.acks(), p.delivered_req()),
+            (0, 0, false)
+        );
+        assert_eq!(p.bw_requirements(), &[800, 0, 0]);
+    }
+
+    #[test]
+    fn alone_an_increase_completes_at_its_own_delivery() {
+        let mut p = BandwidthAllocation::<1>::new(0, 1, 1000).unwrap();
+        p.increase_bw(1500).unwrap();
+        assert_eq!(p.on_deliver_incr(0, 1500), delivered(None, Some(1000)));
+        assert_eq!((p.ongoing_increase(), p.bw_requirements()), (0, &[1500]));
+    }
+
+    #[test]
+    fn decrease_saturates_and_announces_what_it_removed() {
+        let mut p = BandwidthAllocation::<2>::new(0, 2, 1000).unwrap();
+        p.increase_bw(300).unwrap();
+        p.on_ack(1).unwrap();
+        p.on_deliver_incr(0, 300).unwrap();
+        assert_eq!(p.current_bw(), 300);
+        assert_eq!(
+            p.decrease_bw(1000),
+            Ok(Decr {
+                amount: 300,
+                new_bw: Some(0)
+            })
+        );
+        assert_eq!(p.bw_requirements(), &[0, 0]);
+        // Another's DECR larger than what it asked for stops at 0.
+        p.on_deliver_incr(1, 50).unwrap();
+        assert_eq!(p.on_deliver_decr(1, 70), Ok(None));
+        assert_eq!(p.bw_requirements(), &[0, 0]);
+    }
+
+    #[test]
+    fn requirements_saturate_instead_of_overflowing() {
+        let mut p = processes().map(Some)[0].take().unwrap();
+        p.on_deliver_incr(1, u64::MAX).unwrap();
+        p.on_deliver_incr(1, u64::MAX).unwrap();
+        assert_eq!(p.bw_requirements(), &[0, u64::MAX, 0]);
+        p.increase_bw(u64::MAX).unwrap();
+        p.on_deliver_incr(0, u64::MAX).unwrap();
+        p.on_ack(1).unwrap();
+        p.on_ack(2).unwrap();
+        assert_eq!(p.bw_requirements(), &[u64::MAX, u64::MAX, 0]);
+        assert_eq!(p.current_bw(), 500);
+    }
+
+    #[test]
+    fn a_member_that_leaves_releases_an_ongoing_increase() {
+        // p0 asks for 800; p1 acknowledges, p2 crashes before it does.
+        let mut p = processes().map(Some)[0].take().unwrap();
+        p.on_deliver_incr(2, 600).unwrap();
+        p.increase_bw(800).unwrap();
+        p.on_deliver_incr(0, 800).unwrap();
+        p.on_ack(1).unwrap();
+        assert_eq!((p.ongoing_increase(), p.acks()), (800, 1));
+        // Without a view change it would wait for p2's ACK forever.
+        // The new view {p0, p1}: p2's requirement is dropped and the
+        // increase completes; with N = 2, p0 alone bounds its rate.
+        assert_eq!(p.on_view_change(0b011), Ok(Some(800)));
+        assert_eq!(p.bw_requirements(), &[800, 0, 0]);
+        assert_eq!(
+            (p.ongoing_increase(), p.acks(), p.delivered_req()),
+            (0, 0, false)
+        );
+        assert_eq!(p.members(), 2);
+        // p2 can no longer take part.
+        assert_eq!(p.on_ack(2), Err(BwError::UnknownMember));
+        assert_eq!(p.on_deliver_incr(2, 1), Err(BwError::UnknownMember));
+    }
+
+    #[test]
+    fn a_leave_before_own_delivery_still_waits_for_the_delivery() {
+        let mut p = processes().map(Some)[0].take().unwrap();
+        p.increase_bw(800).unwrap();
+        p.on_ack(1).unwrap();
+        assert_eq!(p.on_view_change(0b011), Ok(None));
+        assert_eq!(
+            (p.ongoing_increase(), p.acks(), p.delivered_req()),
+            (800, 1, false)
+        );
+        assert_eq!(p.on_deliver_incr(0, 800), delivered(None, Some(800)));
+    }
+
+    #[test]
+    fn a_leave_zeroes_the_requirement_and_recomputes() {
+        let mut ps = processes();
+        table_1(&mut ps);
+        table_2(&mut ps);
+        let mut p1 = ps[1].clone();
+        // p0 (800) leaves: p1 and p2 remain, each bounded by its own need.
+        assert_eq!(p1.on_view_change(0b110), Ok(None));
+        assert_eq!(p1.bw_requirements(), &[0, 300, 600]);
+        let mut p2 = ps[2].clone();
+        assert_eq!(p2.on_view_change(0b110), Ok(Some(600)));
+        assert_eq!(p2.acks(), 0);
+    }
+
+    #[test]
+    fn a_joiner_is_not_awaited_by_an_earlier_increase() {
+        let mut p = P::new(0, 2, 1000).unwrap();
+        p.increase_bw(800).unwrap();
+        assert_eq!(p.on_view_change(0b111), Ok(None));
+        assert_eq!(p.members(), 3);
+        // The joiner's ACK, if it delivered the INCR, is not needed nor counted.
+        assert_eq!(p.on_ack(2), Ok(None));
+        assert_eq!(p.acks(), 0);
+        p.on_ack(1).unwrap();
+        assert_eq!(p.on_deliver_incr(0, 800), delivered(None, Some(800)));
+        // The next increase awaits all three.
+        p.increase_bw(100).unwrap();
+        p.on_deliver_incr(0, 100).unwrap();
+        p.on_ack(1).unwrap();
+        assert_eq!(p.ongoing_increase(), 100);
+        assert_eq!(p.on_ack(2), Ok(Some(900)));
+    }
+
+    #[test]
+    fn view_change_rejects_bad_views() {
+        let mut p = processes().map(Some)[1].take().unwrap();
+        p.on_deliver_incr(0, 10).unwrap();
+        let before = p.clone();
+        assert_eq!(p.on_view_change(0b101), Err(BwError::BadView)); // without me
+        assert_eq!(p.on_view_change(0b1011), Err(BwError::BadView)); // index 3 >= N
+        assert_eq!(p.on_view_change(0), Err(BwError::BadView));
+        assert_eq!(p, before);
+    }
+
+    // ---- The protocol as a whole, under random interleavings ----
+
+    /// One event of a random run: a process asks for more or less, a
+    /// process delivers the next message of the total order, or one ACK in
+    /// flight (picked by index) arrives.
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Increase(usize, u64),
+        Decrease(usize, u64),
+        Deliver(usize),
+        Ack(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            1 => (0usize..6, 1u64..1200).prop_map(|(p, a)| Op::Increase(p, a)),
+            1 => (0usize..6, 1u64..1200).prop_map(|(p, a)| Op::Decrease(p, a)),
+            3 => (0usize..6).prop_map(Op::Deliver),
+            3 => any::<usize>().prop_map(Op::Ack),
+        ]
+    }
+
+    #[derive(Clone, Copy)]
+    enum Msg {
+        Incr(u64),
+        Decr(u64),
+    }
+
+    /// A random run of `k` processes: every broadcast goes into one total
+    /// order (`utoBroadcast`) that each process delivers at its own pace;
+    /// ACKs arrive in any order. Nothing is lost.
+    struct Run {
+        ps: Vec<BandwidthAllocation<6>>,
+        /// The total order: (sender, message).
+        log: Vec<(usize, Msg)>,
+        /// How much of `log` each process delivered.
+        cursor: Vec<usize>,
+        /// ACKs in flight: (to, from).
+        acks: Vec<(usize, usize)>,
+    }
+
+    impl Run {
+        fn new(k: usize) -> Self {
+            Run {
+                ps: (0..k)
+                    .map(|i| BandwidthAllocation::new(i, k, 1000).unwrap())
+                    .collect(),
+                log: Vec::new(),
+                cursor: std::vec![0; k],
+                acks: Vec::new(),
+            }
+        }
+
+        fn apply(&mut self, op: Op) {
+            let k = self.ps.len();
+            match op {
+                Op::Increase(p, a) => {
+                    if let Ok(Incr { amount }) = self.ps[p % k].increase_bw(a) {
+                        self.log.push((p % k, Msg::Incr(amount)));
+                    }
+                }
+                Op::Decrease(p, a) => {
+                    if let Ok(Decr { amount, .. }) = self.ps[p % k].decrease_bw(a) {
+                        self.log.push((p % k, Msg::Decr(amount)));
+                    }
+                }
+                Op::Deliver(p) => {
+                    let p = p % k;
+                    if let Some(&(from, msg)) = self.log.get(self.cursor[p]) {
+                        self.cursor[p] += 1;
+                        match msg {
+                            Msg::Incr(a) => {
+                                let d = self.ps[p].on_deliver_incr(from, a).unwrap();
+                                if let Some(to) = d.ack_to {
+                                    self.acks.push((to, p));
+                                }
+                            }
+                            Msg::Decr(a) => {
+                                self.ps[p].on_deliver_decr(from, a).unwrap();
+                            }
+                        }
+                    }
+                }
+                Op::Ack(i) => {
+                    if !self.acks.is_empty() {
+                        let (to, from) = self.acks.swap_remove(i % self.acks.len());
+                        self.ps[to].on_ack(from).unwrap();
+                    }
+                }
+            }
+        }
+
+        fn quiesce(&mut self) {
+            let k = self.ps.len();
+            while self.cursor.iter().any(|&c| c < self.log.len()) || !self.acks.is_empty() {
+                for p in 0..k {
+                    self.apply(Op::Deliver(p));
+                }
+                self.apply(Op::Ack(0));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn processes_agree_once_quiet(k in 1usize..=6, ops in proptest::collection::vec(op(), 0..80)) {
+            let mut run = Run::new(k);
+            for op in ops {
+                run.apply(op);
+            }
+            run.quiesce();
+            let reqs = *run.ps[0].bw_requirements();
+            for (i, p) in run.ps.iter().enumerate() {
+                prop_assert_eq!(p.bw_requirements(), &reqs, "p{}", i);
+                prop_assert_eq!(p.ongoing_increase(), 0);
+                prop_assert_eq!(p.current_bw(), bw_allocation(&reqs[..k], i, 1000));
+            }
+        }
+
+        /// The point of the protocol (§3.5): however the deliveries and
+        /// ACKs interleave, the rates in force never overload a receiver.
+        /// Fig. 4 does not prove it; this checks it after every event.
+        #[test]
+        fn receivers_never_overloaded_at_any_step(
+            k in 1usize..=6,
+            ops in proptest::collection::vec(op(), 0..300),
+        ) {
+            let mut run = Run::new(k);
+            for op in ops {
+                run.apply(op);
+                for r in 0..k {
+                    let inbound: u64 = run.ps.iter()
+                        .filter(|p| p.me() != r)
+                        .map(|p| p.current_bw())
+                        .sum();
+                    prop_assert!(inbound <= 1000, "receiver {} gets {} after {:?}", r, inbound, op);
+                }
+            }
+        }
     }
 
     /// Water-filling written independently of Fig. 4: sort the set
