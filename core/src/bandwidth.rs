@@ -1245,6 +1245,21 @@ mod tests {
             }
         }
 
+        /// Backs [`IncrDelivered::new_bw`]: another's INCR never raises a rate.
+        #[test]
+        fn another_increase_never_raises_a_share(
+            (req, cap) in requirements(),
+            who in any::<prop::sample::Index>(),
+            amount in any::<u64>(),
+        ) {
+            let j = who.index(req.len());
+            let mut more = req.clone();
+            more[j] = more[j].saturating_add(amount);
+            for i in (0..req.len()).filter(|&i| i != j) {
+                prop_assert!(bw_allocation(&more, i, cap) <= bw_allocation(&req, i, cap));
+            }
+        }
+
         #[test]
         fn matches_sorted_water_filling((req, cap) in requirements()) {
             for i in 0..req.len() {
