@@ -1,0 +1,905 @@
+//! Checker of broadcast properties over the delivery logs of all processes
+//! (std only): FastCast §3.3's four properties of uniform total order
+//! broadcast — **Validity**, **Integrity**, **Uniform Agreement**, **Total
+//! Order** — plus per-sender **FIFO** order, for the protocols that promise
+//! it.
+//!
+//! A run records a [`History`]: what each process asked to broadcast, what
+//! each process delivered (in delivery order, with the sequence number when
+//! the protocol exposes one), and which processes crashed at some point.
+//! [`History::check`] then returns a [`Report`] of [`Violation`]s, named the
+//! way Jepsen names anomalies (`Lost`, `Duplicated`, `Invented`, ...).
+//! Every check is O(total deliveries · log) — runs have 10^5–10^6 deliveries.
+//!
+//! # Decisions where the paper is vague
+//!
+//! * **Correct** means "never crashed during the run" (FastCast §3.4 relies
+//!   on a perfect failure detector: a crashed process is excluded for good).
+//!   A process that is restarted is therefore not correct. The checker does
+//!   not know how a restarted incarnation rejoins (state transfer, replay),
+//!   so a harness records a new incarnation under a process id of its own.
+//! * **Integrity** in §3.3 demands that m "was previously utoBroadcast by some
+//!   *correct* process". Taken literally, a message of a process that crashed
+//!   after broadcasting could never be delivered — yet Uniform Agreement
+//!   demands it be delivered everywhere once anyone delivered it. We use the
+//!   classical wording (Hadzilacos & Toueg): m was broadcast by *some*
+//!   process. Without timestamps "previously" is not checked. A message id
+//!   broadcast twice is reported as [`Violation::Reused`]: ids must identify
+//!   messages, or nothing else can be checked.
+//! * **Corruption** (Corosync's "message i must be identical at every
+//!   process"): a delivered payload is compared with the broadcast payload,
+//!   or — for an invented message — with its first delivery (lowest process
+//!   id first).
+//! * **Total Order** as §3.3 states it ("if p_i delivers m without having
+//!   delivered m', no p_j delivers m' before m") is stronger than "shared
+//!   messages are delivered in the same relative order": given Integrity, it
+//!   holds iff every delivery log is a prefix of one common sequence. Proof
+//!   sketch: if two logs first differ at index k with m and m', the first
+//!   process delivered m without m' and the second m' without m. So the check
+//!   is "every log (each message counted at its first delivery) is a prefix
+//!   of the longest log" (the *reference*; ties go to the lowest process id),
+//!   reported as [`Violation::Diverged`] at the first divergence, plus the
+//!   first pairwise inversion against the reference as
+//!   [`Violation::OutOfOrder`]. When sequence numbers are given, two messages
+//!   at one number ([`Violation::Conflict`]), one message at two numbers
+//!   ([`Violation::Renumbered`]) and a log whose numbers go down
+//!   ([`Violation::SnRegressed`]) are total-order violations too. Sequence
+//!   numbers are therefore global and unwrapped (`u64`); a protocol that
+//!   restarts numbering per view composes `(view, sn)` into one `u64`.
+//! * **Agreement and Validity are liveness properties**: a run must end with
+//!   a liveness phase (faults healed, enough time to settle) before they are
+//!   checked; the other checks are safety properties and hold at any cut.
+//! * **Uniformity** ([`Checks::uniform`], on by default): the uniform
+//!   properties constrain every process, crashed or not; the non-uniform
+//!   ones (reliable multicast without uniformity) only correct processes —
+//!   a crashed process's deliveries then neither bind the correct ones nor
+//!   are checked themselves.
+//! * **FIFO** is per sender in counter order (the harness numbers a sender's
+//!   broadcasts in call order). A process that delivers counter c2 and
+//!   *never* c1 < c2 although c1 was broadcast breaks FIFO order as
+//!   Hadzilacos & Toueg define it ("no process delivers m' unless it has
+//!   previously delivered m") — for reliable FIFO broadcast as well as for
+//!   uniform total order with FIFO — so it is reported as
+//!   [`Violation::FifoGap`]. Counters never broadcast are not gaps.
+//! * Violations are reported once per fact — once per (process, message) for
+//!   `Duplicated` and `Corrupted`, once per process for `Diverged` and
+//!   `OutOfOrder` — so one bug does not bury the others. A `Lost` found by
+//!   both Validity and Agreement is listed once; both properties fail.
+//! * The simulator's types do not derive `defmt::Format` (std only), nor do
+//!   these.
+
+use core::fmt;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::vec::Vec;
+
+/// Identity of a broadcast message: its sender and the sender's per-sender
+/// counter (never a hash, so ids never collide and FIFO order is visible).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MsgId {
+    /// The process that broadcast it.
+    pub sender: u16,
+    /// Per-sender counter, increasing in broadcast call order.
+    pub counter: u64,
+}
+
+impl MsgId {
+    /// The `counter`-th message of `sender`.
+    pub const fn new(sender: u16, counter: u64) -> Self {
+        MsgId { sender, counter }
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.sender, self.counter)
+    }
+}
+
+/// One delivery, as the process reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Global sequence number, when the protocol exposes one.
+    pub sn: Option<u64>,
+    /// Which message.
+    pub id: MsgId,
+    /// The payload handed to the application.
+    pub payload: Vec<u8>,
+}
+
+/// What every process broadcast and delivered during a run, and which
+/// processes crashed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Every process known to the run, including ones that never broadcast
+    /// nor delivered anything (a silent correct process still owes its
+    /// deliveries).
+    processes: BTreeSet<u16>,
+    /// What each process asked to broadcast, in call order, with payload.
+    broadcasts: BTreeMap<u16, Vec<(MsgId, Vec<u8>)>>,
+    /// What each process delivered, in delivery order.
+    deliveries: BTreeMap<u16, Vec<Delivery>>,
+    /// Processes that crashed at some point (not correct).
+    crashed: BTreeSet<u16>,
+}
+
+impl History {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty history of the given processes (declare every process, so
+    /// that one that delivered nothing is still checked).
+    pub fn with_processes(processes: impl IntoIterator<Item = u16>) -> Self {
+        History {
+            processes: processes.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A history built at once from its parts; same as the `record_*`
+    /// methods called in iteration order.
+    pub fn from_parts(
+        processes: impl IntoIterator<Item = u16>,
+        broadcasts: impl IntoIterator<Item = (u16, MsgId, Vec<u8>)>,
+        deliveries: impl IntoIterator<Item = (u16, Delivery)>,
+        crashed: impl IntoIterator<Item = u16>,
+    ) -> Self {
+        let mut h = Self::with_processes(processes);
+        for (p, id, payload) in broadcasts {
+            h.record_broadcast(p, id, payload);
+        }
+        for (p, d) in deliveries {
+            h.processes.insert(p);
+            h.deliveries.entry(p).or_default().push(d);
+        }
+        for p in crashed {
+            h.record_crash(p);
+        }
+        h
+    }
+
+    /// Declares a process (idempotent).
+    pub fn add_process(&mut self, process: u16) {
+        self.processes.insert(process);
+    }
+
+    /// `process` asked to broadcast `id` with `payload` (record only the
+    /// broadcasts the protocol accepted).
+    pub fn record_broadcast(&mut self, process: u16, id: MsgId, payload: impl Into<Vec<u8>>) {
+        self.processes.insert(process);
+        self.broadcasts
+            .entry(process)
+            .or_default()
+            .push((id, payload.into()));
+    }
+
+    /// `process` delivered `id` (at sequence number `sn`, if any) with
+    /// `payload`; call in delivery order.
+    pub fn record_delivery(
+        &mut self,
+        process: u16,
+        sn: Option<u64>,
+        id: MsgId,
+        payload: impl Into<Vec<u8>>,
+    ) {
+        self.processes.insert(process);
+        self.deliveries.entry(process).or_default().push(Delivery {
+            sn,
+            id,
+            payload: payload.into(),
+        });
+    }
+
+    /// `process` crashed at some point: it is not correct.
+    pub fn record_crash(&mut self, process: u16) {
+        self.processes.insert(process);
+        self.crashed.insert(process);
+    }
+
+    /// Every known process, in id order.
+    pub fn processes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.processes.iter().copied()
+    }
+
+    /// Whether `process` never crashed.
+    pub fn is_correct(&self, process: u16) -> bool {
+        !self.crashed.contains(&process)
+    }
+
+    /// What `process` broadcast, in call order.
+    pub fn broadcasts_of(&self, process: u16) -> &[(MsgId, Vec<u8>)] {
+        self.broadcasts.get(&process).map_or(&[], Vec::as_slice)
+    }
+
+    /// What `process` delivered, in delivery order.
+    pub fn deliveries_of(&self, process: u16) -> &[Delivery] {
+        self.deliveries.get(&process).map_or(&[], Vec::as_slice)
+    }
+
+    /// Runs the selected checks.
+    pub fn check(&self, checks: Checks) -> Report {
+        Checker::new(self, checks).run()
+    }
+}
+
+/// Which properties [`History::check`] verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checks {
+    /// A correct process delivers what it broadcast.
+    pub validity: bool,
+    /// No duplicate, invented or corrupted delivery; no reused id.
+    pub integrity: bool,
+    /// What one process delivers, every correct process delivers.
+    pub agreement: bool,
+    /// All logs are prefixes of one sequence; sequence numbers consistent.
+    pub total_order: bool,
+    /// Per-sender FIFO order, gaps included.
+    pub fifo: bool,
+    /// Uniform variants: crashed processes' deliveries count (see the
+    /// module documentation).
+    pub uniform: bool,
+}
+
+impl Checks {
+    /// FastCast §3.3: uniform total order broadcast, FIFO not promised.
+    pub const UNIFORM_TOTAL_ORDER: Checks = Checks {
+        validity: true,
+        integrity: true,
+        agreement: true,
+        total_order: true,
+        fifo: false,
+        uniform: true,
+    };
+    /// Every property, uniform.
+    pub const ALL: Checks = Checks {
+        fifo: true,
+        ..Self::UNIFORM_TOTAL_ORDER
+    };
+    /// Nothing (a base for struct update syntax).
+    pub const NONE: Checks = Checks {
+        validity: false,
+        integrity: false,
+        agreement: false,
+        total_order: false,
+        fifo: false,
+        uniform: true,
+    };
+}
+
+impl Default for Checks {
+    /// [`Checks::UNIFORM_TOTAL_ORDER`].
+    fn default() -> Self {
+        Self::UNIFORM_TOTAL_ORDER
+    }
+}
+
+/// One anomaly found in a [`History`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Violation {
+    /// Integrity: `process` delivered `id` more than once.
+    Duplicated {
+        /// The delivering process.
+        process: u16,
+        /// The message.
+        id: MsgId,
+    },
+    /// Integrity: `process` delivered `id`, which no process broadcast.
+    Invented {
+        /// The delivering process.
+        process: u16,
+        /// The message.
+        id: MsgId,
+    },
+    /// Integrity: `process` delivered `id` with a payload other than the
+    /// broadcast one (or, for an invented message, than its first delivery).
+    Corrupted {
+        /// The delivering process.
+        process: u16,
+        /// The message.
+        id: MsgId,
+    },
+    /// Integrity: the history records two broadcasts of `id`.
+    Reused {
+        /// The message id broadcast twice.
+        id: MsgId,
+    },
+    /// Validity or Agreement: correct `process` never delivered `id`,
+    /// although it broadcast it or some process delivered it.
+    Lost {
+        /// The correct process that misses it.
+        process: u16,
+        /// The message.
+        id: MsgId,
+    },
+    /// Total order: two different messages delivered at sequence number
+    /// `sn`.
+    Conflict {
+        /// The sequence number.
+        sn: u64,
+        /// The message first seen at `sn`.
+        a: MsgId,
+        /// Another message delivered at `sn`.
+        b: MsgId,
+    },
+    /// Total order: message `id` delivered at two sequence numbers.
+    Renumbered {
+        /// The message.
+        id: MsgId,
+        /// The sequence number first seen for it.
+        a: u64,
+        /// Another sequence number it was delivered at.
+        b: u64,
+    },
+    /// Total order: `process` delivered sequence number `sn` (at `index` in
+    /// its log) after `previous` ≥ `sn`.
+    SnRegressed {
+        /// The delivering process.
+        process: u16,
+        /// Position in its delivery log.
+        index: usize,
+        /// The sequence number delivered just before.
+        previous: u64,
+        /// The sequence number delivered at `index`.
+        sn: u64,
+    },
+    /// Total order: the log of `process` is not a prefix of the reference
+    /// log (of process `reference`): at position `index` of its log it
+    /// delivered `got` where the reference delivered `expected`.
+    Diverged {
+        /// The process whose log diverges.
+        process: u16,
+        /// The process holding the reference (longest) log.
+        reference: u16,
+        /// Position of `got` in the delivery log of `process`.
+        index: usize,
+        /// What the reference delivered at that point.
+        expected: MsgId,
+        /// What `process` delivered.
+        got: MsgId,
+    },
+    /// Total order: `process` delivered `first` before `second`, the
+    /// reference process `second` before `first`.
+    OutOfOrder {
+        /// The process whose log diverges.
+        process: u16,
+        /// The process holding the reference log.
+        reference: u16,
+        /// Delivered first by `process`, second by `reference`.
+        first: MsgId,
+        /// Delivered second by `process`, first by `reference`.
+        second: MsgId,
+    },
+    /// FIFO: `process` delivered counter `later` of `sender` before counter
+    /// `earlier` < `later`.
+    FifoViolation {
+        /// The delivering process.
+        process: u16,
+        /// The sender of both messages.
+        sender: u16,
+        /// The counter that should have been delivered first.
+        earlier: u64,
+        /// The counter delivered before it.
+        later: u64,
+    },
+    /// FIFO: `process` delivered counter `later` of `sender` but never the
+    /// broadcast counter `missing` < `later`.
+    FifoGap {
+        /// The delivering process.
+        process: u16,
+        /// The sender of both messages.
+        sender: u16,
+        /// The broadcast counter never delivered.
+        missing: u64,
+        /// The first delivered counter above `missing`.
+        later: u64,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Violation::Duplicated { process, id } => {
+                write!(f, "duplicated: process {process} delivered {id} more than once")
+            }
+            Violation::Invented { process, id } => {
+                write!(f, "invented: process {process} delivered {id}, never broadcast")
+            }
+            Violation::Corrupted { process, id } => write!(
+                f,
+                "corrupted: process {process} delivered {id} with another payload"
+            ),
+            Violation::Reused { id } => write!(f, "reused: {id} broadcast more than once"),
+            Violation::Lost { process, id } => {
+                write!(f, "lost: correct process {process} never delivered {id}")
+            }
+            Violation::Conflict { sn, a, b } => {
+                write!(f, "conflict: sn {sn} delivered as both {a} and {b}")
+            }
+            Violation::Renumbered { id, a, b } => {
+                write!(f, "renumbered: {id} delivered at sn {a} and at sn {b}")
+            }
+            Violation::SnRegressed {
+                process,
+                index,
+                previous,
+                sn,
+            } => write!(
+                f,
+                "sn regressed: process {process} delivered sn {sn} (log index {index}) after sn {previous}"
+            ),
+            Violation::Diverged {
+                process,
+                reference,
+                index,
+                expected,
+                got,
+            } => write!(
+                f,
+                "diverged: process {process} delivered {got} (log index {index}) where process {reference} delivered {expected}"
+            ),
+            Violation::OutOfOrder {
+                process,
+                reference,
+                first,
+                second,
+            } => write!(
+                f,
+                "out of order: process {process} delivered {first} before {second}, process {reference} after"
+            ),
+            Violation::FifoViolation {
+                process,
+                sender,
+                earlier,
+                later,
+            } => write!(
+                f,
+                "fifo: process {process} delivered {sender}/{later} before {sender}/{earlier}"
+            ),
+            Violation::FifoGap {
+                process,
+                sender,
+                missing,
+                later,
+            } => write!(
+                f,
+                "fifo gap: process {process} delivered {sender}/{later} but never {sender}/{missing}"
+            ),
+        }
+    }
+}
+
+/// Sizes of the checked history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Known processes.
+    pub processes: usize,
+    /// Processes that never crashed.
+    pub correct: usize,
+    /// Recorded broadcasts.
+    pub broadcasts: usize,
+    /// Recorded deliveries (duplicates included).
+    pub deliveries: usize,
+    /// Distinct messages delivered by at least one process.
+    pub messages: usize,
+}
+
+/// Outcome of [`History::check`].
+///
+/// Each property is `None` when it was not checked, else whether it holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every violation found, grouped by check (integrity, validity,
+    /// agreement, total order, FIFO), in process then log order.
+    pub violations: Vec<Violation>,
+    /// What was checked.
+    pub checked: Counts,
+    /// Validity verdict.
+    pub validity: Option<bool>,
+    /// Integrity verdict.
+    pub integrity: Option<bool>,
+    /// (Uniform) Agreement verdict.
+    pub agreement: Option<bool>,
+    /// (Uniform) Total Order verdict.
+    pub total_order: Option<bool>,
+    /// FIFO verdict.
+    pub fifo: Option<bool>,
+}
+
+impl Report {
+    /// No violation found.
+    pub fn is_ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// How many violations [`Report`]'s `Display` lists.
+const SHOWN: usize = 20;
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = |v: Option<bool>| match v {
+            None => "not checked",
+            Some(true) => "ok",
+            Some(false) => "VIOLATED",
+        };
+        let c = &self.checked;
+        if self.is_ok() {
+            writeln!(f, "broadcast check: ok")?;
+        } else {
+            writeln!(f, "broadcast check: {} violation(s)", self.violations.len())?;
+        }
+        writeln!(
+            f,
+            "  validity: {}, integrity: {}, agreement: {}, total order: {}, fifo: {}",
+            verdict(self.validity),
+            verdict(self.integrity),
+            verdict(self.agreement),
+            verdict(self.total_order),
+            verdict(self.fifo)
+        )?;
+        writeln!(
+            f,
+            "  checked {} processes ({} correct), {} broadcasts, {} deliveries of {} messages",
+            c.processes, c.correct, c.broadcasts, c.deliveries, c.messages
+        )?;
+        for v in self.violations.iter().take(SHOWN) {
+            writeln!(f, "  - {v}")?;
+        }
+        if self.violations.len() > SHOWN {
+            writeln!(f, "  ... and {} more", self.violations.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+/// Indexes shared by the checks, built once.
+struct Checker<'h> {
+    h: &'h History,
+    checks: Checks,
+    /// First broadcast of each id, with its payload.
+    sent: BTreeMap<MsgId, &'h [u8]>,
+    /// Ids broadcast more than once (each listed once).
+    reused: BTreeSet<MsgId>,
+    /// Distinct messages each process delivered.
+    delivered: BTreeMap<u16, BTreeSet<MsgId>>,
+    report: Report,
+    /// `Lost` pairs already reported (Validity and Agreement overlap).
+    lost: BTreeSet<(u16, MsgId)>,
+}
+
+/// The empty set, for processes that delivered nothing.
+static NOTHING: BTreeSet<MsgId> = BTreeSet::new();
+
+impl<'h> Checker<'h> {
+    fn new(h: &'h History, checks: Checks) -> Self {
+        let mut sent = BTreeMap::new();
+        let mut reused = BTreeSet::new();
+        for (id, payload) in h.broadcasts.values().flatten() {
+            match sent.entry(*id) {
+                Entry::Vacant(e) => {
+                    e.insert(payload.as_slice());
+                }
+                Entry::Occupied(_) => {
+                    reused.insert(*id);
+                }
+            }
+        }
+        let delivered: BTreeMap<u16, BTreeSet<MsgId>> = h
+            .deliveries
+            .iter()
+            .map(|(&p, log)| (p, log.iter().map(|d| d.id).collect()))
+            .collect();
+        let messages = delivered.values().flatten().collect::<BTreeSet<_>>().len();
+        let correct = h.processes.iter().filter(|p| h.is_correct(**p)).count();
+        let checked = Counts {
+            processes: h.processes.len(),
+            correct,
+            broadcasts: h.broadcasts.values().map(Vec::len).sum(),
+            deliveries: h.deliveries.values().map(Vec::len).sum(),
+            messages,
+        };
+        Checker {
+            h,
+            checks,
+            sent,
+            reused,
+            delivered,
+            report: Report {
+                checked,
+                ..Report::default()
+            },
+            lost: BTreeSet::new(),
+        }
+    }
+
+    fn run(mut self) -> Report {
+        if self.checks.integrity {
+            self.report.integrity = Some(self.integrity());
+        }
+        if self.checks.validity {
+            self.report.validity = Some(self.validity());
+        }
+        if self.checks.agreement {
+            self.report.agreement = Some(self.agreement());
+        }
+        if self.checks.total_order {
+            self.report.total_order = Some(self.total_order());
+        }
+        if self.checks.fifo {
+            self.report.fifo = Some(self.fifo());
+        }
+        self.report
+    }
+
+    /// Whether the properties constrain `process`: every process in the
+    /// uniform variants, only correct ones otherwise.
+    fn bound(&self, process: u16) -> bool {
+        self.checks.uniform || self.h.is_correct(process)
+    }
+
+    /// Delivery logs of the processes the properties constrain.
+    fn bound_logs(&self) -> impl Iterator<Item = (u16, &'h [Delivery])> + '_ {
+        self.h
+            .deliveries
+            .iter()
+            .filter(|(p, _)| self.bound(**p))
+            .map(|(&p, log)| (p, log.as_slice()))
+    }
+
+    fn correct(&self) -> impl Iterator<Item = u16> + 'h {
+        let h = self.h;
+        h.processes.iter().copied().filter(|p| h.is_correct(*p))
+    }
+
+    fn delivered_by(&self, process: u16) -> &BTreeSet<MsgId> {
+        self.delivered.get(&process).unwrap_or(&NOTHING)
+    }
+
+    fn push(&mut self, v: Violation) {
+        self.report.violations.push(v);
+    }
+
+    fn integrity(&mut self) -> bool {
+        let before = self.report.violations.len();
+        for id in core::mem::take(&mut self.reused) {
+            self.push(Violation::Reused { id });
+        }
+        // Payload each invented message was first delivered with.
+        let mut first_seen: BTreeMap<MsgId, &'h [u8]> = BTreeMap::new();
+        let logs: Vec<_> = self.bound_logs().collect();
+        for (process, log) in logs {
+            // Times each message was delivered so far, and whether its
+            // corruption was already reported.
+            let mut seen: BTreeMap<MsgId, (u32, bool)> = BTreeMap::new();
+            for d in log {
+                let id = d.id;
+                let (count, corrupted) = seen.entry(id).or_insert((0, false));
+                *count = count.saturating_add(1);
+                if *count == 2 {
+                    self.report
+                        .violations
+                        .push(Violation::Duplicated { process, id });
+                }
+                let expected = match self.sent.get(&id) {
+                    Some(p) => *p,
+                    None => {
+                        if *count == 1 {
+                            self.report
+                                .violations
+                                .push(Violation::Invented { process, id });
+                        }
+                        *first_seen.entry(id).or_insert(d.payload.as_slice())
+                    }
+                };
+                if !*corrupted && d.payload != expected {
+                    *corrupted = true;
+                    self.report
+                        .violations
+                        .push(Violation::Corrupted { process, id });
+                }
+            }
+        }
+        self.report.violations.len() == before
+    }
+
+    fn validity(&mut self) -> bool {
+        let mut ok = true;
+        for process in self.correct() {
+            for (id, _) in self.h.broadcasts_of(process) {
+                if !self.delivered_by(process).contains(id) {
+                    ok = false;
+                    if self.lost.insert((process, *id)) {
+                        self.push(Violation::Lost { process, id: *id });
+                    }
+                }
+            }
+        }
+        ok
+    }
+
+    fn agreement(&mut self) -> bool {
+        let mut all = BTreeSet::new();
+        for (&p, set) in &self.delivered {
+            if self.bound(p) {
+                all.extend(set.iter().copied());
+            }
+        }
+        let mut ok = true;
+        for process in self.correct() {
+            // Merge-walk of two sorted sets: O(|all|) per process.
+            let missing: Vec<MsgId> = all
+                .difference(self.delivered_by(process))
+                .copied()
+                .collect();
+            for id in missing {
+                ok = false;
+                if self.lost.insert((process, id)) {
+                    self.push(Violation::Lost { process, id });
+                }
+            }
+        }
+        ok
+    }
+
+    fn total_order(&mut self) -> bool {
+        let before = self.report.violations.len();
+        self.sequence_numbers();
+        self.prefixes();
+        self.report.violations.len() == before
+    }
+
+    /// One message per sequence number, one sequence number per message,
+    /// increasing along every log.
+    fn sequence_numbers(&mut self) {
+        let mut by_sn: BTreeMap<u64, MsgId> = BTreeMap::new();
+        let mut by_id: BTreeMap<MsgId, u64> = BTreeMap::new();
+        // (sn, id) and (id, sn) pairs already reported.
+        let mut conflicts: BTreeSet<(u64, MsgId)> = BTreeSet::new();
+        let mut renumbered: BTreeSet<(MsgId, u64)> = BTreeSet::new();
+        let logs: Vec<_> = self.bound_logs().collect();
+        for (process, log) in logs {
+            let mut last: Option<u64> = None;
+            for (index, d) in log.iter().enumerate() {
+                let Some(sn) = d.sn else { continue };
+                let a = *by_sn.entry(sn).or_insert(d.id);
+                if a != d.id && conflicts.insert((sn, d.id)) {
+                    self.push(Violation::Conflict { sn, a, b: d.id });
+                }
+                let first = *by_id.entry(d.id).or_insert(sn);
+                if first != sn && renumbered.insert((d.id, sn)) {
+                    self.push(Violation::Renumbered {
+                        id: d.id,
+                        a: first,
+                        b: sn,
+                    });
+                }
+                if let Some(previous) = last.filter(|&prev| prev >= sn) {
+                    self.push(Violation::SnRegressed {
+                        process,
+                        index,
+                        previous,
+                        sn,
+                    });
+                }
+                last = Some(sn);
+            }
+        }
+    }
+
+    /// Every log (first deliveries only) is a prefix of the longest one.
+    fn prefixes(&mut self) {
+        // The deduplicated length of a log is its number of distinct
+        // messages, so the reference is known before any log is walked.
+        let Some(reference) = self
+            .bound_logs()
+            .map(|(p, _)| p)
+            .max_by_key(|p| (self.delivered_by(*p).len(), core::cmp::Reverse(*p)))
+        else {
+            return;
+        };
+        let ref_log = first_deliveries(self.h.deliveries_of(reference))
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>();
+        // Position of each message in the reference, built on the first
+        // divergence only.
+        let mut position: Option<BTreeMap<MsgId, usize>> = None;
+        let logs: Vec<_> = self.bound_logs().collect();
+        for (process, log) in logs {
+            if process == reference {
+                continue;
+            }
+            let diverged = first_deliveries(log)
+                .zip(&ref_log)
+                .find(|((_, got), expected)| got != *expected);
+            let Some(((index, got), &expected)) = diverged else {
+                continue;
+            };
+            self.push(Violation::Diverged {
+                process,
+                reference,
+                index,
+                expected,
+                got,
+            });
+            let position = position.get_or_insert_with(|| {
+                ref_log.iter().enumerate().map(|(i, id)| (*id, i)).collect()
+            });
+            // First message whose reference position is below that of a
+            // message this process delivered earlier.
+            let mut latest: Option<(usize, MsgId)> = None;
+            for (_, id) in first_deliveries(log) {
+                let Some(&pos) = position.get(&id) else {
+                    continue;
+                };
+                match latest {
+                    Some((max, first)) if pos < max => {
+                        self.report.violations.push(Violation::OutOfOrder {
+                            process,
+                            reference,
+                            first,
+                            second: id,
+                        });
+                        break;
+                    }
+                    _ => latest = Some((pos, id)),
+                }
+            }
+        }
+    }
+
+    fn fifo(&mut self) -> bool {
+        let before = self.report.violations.len();
+        let logs: Vec<_> = self.bound_logs().collect();
+        for (process, log) in logs {
+            // Highest counter delivered so far, per sender.
+            let mut highest: BTreeMap<u16, u64> = BTreeMap::new();
+            for (_, id) in first_deliveries(log) {
+                let max = highest.entry(id.sender).or_insert(id.counter);
+                if id.counter < *max {
+                    self.report.violations.push(Violation::FifoViolation {
+                        process,
+                        sender: id.sender,
+                        earlier: id.counter,
+                        later: *max,
+                    });
+                } else {
+                    *max = id.counter;
+                }
+            }
+            let delivered = self.delivered_by(process);
+            let mut gaps = Vec::new();
+            for (&sender, &max) in &highest {
+                let below = MsgId::new(sender, 0)..MsgId::new(sender, max);
+                for missing in self.sent.range(below).map(|(id, _)| *id) {
+                    if delivered.contains(&missing) {
+                        continue;
+                    }
+                    // `max` itself was delivered, so a later one exists.
+                    let later = delivered
+                        .range(missing..)
+                        .next()
+                        .map_or(max, |id| id.counter);
+                    gaps.push(Violation::FifoGap {
+                        process,
+                        sender,
+                        missing: missing.counter,
+                        later,
+                    });
+                }
+            }
+            self.report.violations.extend(gaps);
+        }
+        self.report.violations.len() == before
+    }
+}
+
+/// First delivery of each message in `log`, with its index in the log.
+fn first_deliveries(log: &[Delivery]) -> impl Iterator<Item = (usize, MsgId)> + '_ {
+    let mut seen = BTreeSet::new();
+    log.iter()
+        .enumerate()
+        .filter(move |(_, d)| seen.insert(d.id))
+        .map(|(i, d)| (i, d.id))
+}
