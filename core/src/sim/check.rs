@@ -62,8 +62,10 @@
 //!   uniform total order with FIFO — so it is reported as
 //!   [`Violation::FifoGap`]. Counters never broadcast are not gaps.
 //! * Violations are reported once per fact — once per (process, message) for
-//!   `Duplicated` and `Corrupted`, once per process for `Diverged` and
-//!   `OutOfOrder` — so one bug does not bury the others. A `Lost` found by
+//!   `Duplicated` and `Corrupted`; for order, only the first anomaly of each
+//!   log (`Diverged`, `OutOfOrder`, `SnRegressed`; `FifoViolation` per
+//!   sender), since one late message makes every later position look wrong
+//!   — so one bug does not bury the others under 10^5 consequences. A `Lost` found by
 //!   both Validity and Agreement is listed once; both properties fail.
 //! * The simulator's types do not derive `defmt::Format` (std only), nor do
 //!   these.
@@ -333,7 +335,7 @@ pub enum Violation {
         b: u64,
     },
     /// Total order: `process` delivered sequence number `sn` (at `index` in
-    /// its log) after `previous` ≥ `sn`.
+    /// its log) after `previous` ≥ `sn` (the first such point of the log).
     SnRegressed {
         /// The delivering process.
         process: u16,
@@ -372,7 +374,7 @@ pub enum Violation {
         second: MsgId,
     },
     /// FIFO: `process` delivered counter `later` of `sender` before counter
-    /// `earlier` < `later`.
+    /// `earlier` < `later` (the first such inversion per sender and log).
     FifoViolation {
         /// The delivering process.
         process: u16,
@@ -761,6 +763,9 @@ impl<'h> Checker<'h> {
         let logs: Vec<_> = self.bound_logs().collect();
         for (process, log) in logs {
             let mut last: Option<u64> = None;
+            // Only the first regression of a log is reported: the rest
+            // usually follow from it (one late message shifts them all).
+            let mut regressed = false;
             for (index, d) in log.iter().enumerate() {
                 let Some(sn) = d.sn else { continue };
                 let a = *by_sn.entry(sn).or_insert(d.id);
@@ -776,12 +781,15 @@ impl<'h> Checker<'h> {
                     });
                 }
                 if let Some(previous) = last.filter(|&prev| prev >= sn) {
-                    self.push(Violation::SnRegressed {
-                        process,
-                        index,
-                        previous,
-                        sn,
-                    });
+                    if !regressed {
+                        regressed = true;
+                        self.push(Violation::SnRegressed {
+                            process,
+                            index,
+                            previous,
+                            sn,
+                        });
+                    }
                 }
                 last = Some(sn);
             }
@@ -853,24 +861,27 @@ impl<'h> Checker<'h> {
         let before = self.report.violations.len();
         let logs: Vec<_> = self.bound_logs().collect();
         for (process, log) in logs {
-            // Highest counter delivered so far, per sender.
-            let mut highest: BTreeMap<u16, u64> = BTreeMap::new();
+            // Highest counter delivered so far per sender, and whether an
+            // inversion of that sender was reported (the first only, as for
+            // `OutOfOrder`).
+            let mut highest: BTreeMap<u16, (u64, bool)> = BTreeMap::new();
             for (_, id) in first_deliveries(log) {
-                let max = highest.entry(id.sender).or_insert(id.counter);
-                if id.counter < *max {
+                let (max, reported) = highest.entry(id.sender).or_insert((id.counter, false));
+                if id.counter >= *max {
+                    *max = id.counter;
+                } else if !*reported {
+                    *reported = true;
                     self.report.violations.push(Violation::FifoViolation {
                         process,
                         sender: id.sender,
                         earlier: id.counter,
                         later: *max,
                     });
-                } else {
-                    *max = id.counter;
                 }
             }
             let delivered = self.delivered_by(process);
             let mut gaps = Vec::new();
-            for (&sender, &max) in &highest {
+            for (&sender, &(max, _)) in &highest {
                 let below = MsgId::new(sender, 0)..MsgId::new(sender, max);
                 for missing in self.sent.range(below).map(|(id, _)| *id) {
                     if delivered.contains(&missing) {
@@ -902,4 +913,694 @@ fn first_deliveries(log: &[Delivery]) -> impl Iterator<Item = (usize, MsgId)> + 
         .enumerate()
         .filter(move |(_, d)| seen.insert(d.id))
         .map(|(i, d)| (i, d.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::format;
+    use std::string::ToString;
+    use std::vec;
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn id(sender: u16, counter: u64) -> MsgId {
+        MsgId::new(sender, counter)
+    }
+
+    /// The canonical payload of a message.
+    fn payload(m: MsgId) -> Vec<u8> {
+        format!("{m}").into_bytes()
+    }
+
+    /// Processes `0..logs.len()`; each id of `sent` broadcast by its sender
+    /// (in slice order); process `p` delivers `logs[p]` without sequence
+    /// numbers; canonical payloads everywhere.
+    fn hist(sent: &[MsgId], logs: &[&[MsgId]], crashed: &[u16]) -> History {
+        let mut h = History::with_processes(0..logs.len() as u16);
+        for &m in sent {
+            h.record_broadcast(m.sender, m, payload(m));
+        }
+        for (p, log) in logs.iter().enumerate() {
+            for &m in *log {
+                h.record_delivery(p as u16, None, m, payload(m));
+            }
+        }
+        for &p in crashed {
+            h.record_crash(p);
+        }
+        h
+    }
+
+    const ONLY_INTEGRITY: Checks = Checks {
+        integrity: true,
+        ..Checks::NONE
+    };
+    const ONLY_TOTAL_ORDER: Checks = Checks {
+        total_order: true,
+        ..Checks::NONE
+    };
+    const ONLY_FIFO: Checks = Checks {
+        fifo: true,
+        ..Checks::NONE
+    };
+
+    #[test]
+    fn correct_history_passes_every_check() {
+        let (a, b, c, d) = (id(0, 0), id(1, 0), id(0, 1), id(2, 0));
+        let mut h = History::new();
+        for m in [a, b, c, d] {
+            h.record_broadcast(m.sender, m, payload(m));
+        }
+        for p in 0..3 {
+            for (sn, m) in [a, b, c, d].into_iter().enumerate() {
+                h.record_delivery(p, Some(sn as u64), m, payload(m));
+            }
+        }
+        let r = h.check(Checks::ALL);
+        assert!(r.is_ok(), "{r}");
+        assert_eq!(
+            (r.validity, r.integrity, r.agreement, r.total_order, r.fifo),
+            (Some(true), Some(true), Some(true), Some(true), Some(true))
+        );
+        assert_eq!(
+            r.checked,
+            Counts {
+                processes: 3,
+                correct: 3,
+                broadcasts: 4,
+                deliveries: 12,
+                messages: 4
+            }
+        );
+    }
+
+    #[test]
+    fn default_checks_are_uniform_total_order_without_fifo() {
+        let r = hist(&[id(0, 0)], &[&[id(0, 0)]], &[]).check(Checks::default());
+        assert_eq!(r.fifo, None);
+        assert_eq!(r.total_order, Some(true));
+        assert_eq!(Checks::default(), Checks::UNIFORM_TOTAL_ORDER);
+    }
+
+    #[test]
+    fn duplicated_delivery_is_reported_once_per_message() {
+        let (a, b) = (id(0, 0), id(0, 1));
+        let h = hist(&[a, b], &[&[a, b], &[a, a, b, a]], &[]);
+        let r = h.check(Checks::UNIFORM_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Duplicated { process: 1, id: a }]
+        );
+        assert_eq!(r.integrity, Some(false));
+        // Each message counts at its first delivery for the order.
+        assert_eq!(r.total_order, Some(true));
+    }
+
+    #[test]
+    fn invented_message_is_reported() {
+        let (a, x) = (id(0, 0), id(7, 3));
+        let h = hist(&[a], &[&[a], &[a, x]], &[]);
+        let r = h.check(ONLY_INTEGRITY);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Invented { process: 1, id: x }]
+        );
+        // Uniform agreement: whatever was delivered, correct processes owe.
+        let r = h.check(Checks::UNIFORM_TOTAL_ORDER);
+        assert!(r
+            .violations
+            .contains(&Violation::Lost { process: 0, id: x }));
+    }
+
+    #[test]
+    fn corrupted_payload_is_reported() {
+        let a = id(0, 0);
+        let mut h = hist(&[a], &[&[a], &[a]], &[]);
+        h.record_delivery(2, None, a, *b"tampered");
+        h.record_delivery(2, None, a, *b"tampered");
+        let r = h.check(ONLY_INTEGRITY);
+        assert_eq!(
+            r.violations,
+            vec![
+                Violation::Corrupted { process: 2, id: a },
+                Violation::Duplicated { process: 2, id: a },
+            ]
+        );
+    }
+
+    #[test]
+    fn invented_message_must_be_identical_everywhere() {
+        let x = id(5, 0);
+        let mut h = History::new();
+        h.record_delivery(0, None, x, *b"one");
+        h.record_delivery(1, None, x, *b"one");
+        h.record_delivery(2, None, x, *b"two");
+        let r = h.check(ONLY_INTEGRITY);
+        assert_eq!(
+            r.violations,
+            vec![
+                Violation::Invented { process: 0, id: x },
+                Violation::Invented { process: 1, id: x },
+                Violation::Invented { process: 2, id: x },
+                Violation::Corrupted { process: 2, id: x },
+            ]
+        );
+    }
+
+    #[test]
+    fn reused_broadcast_id_is_reported() {
+        let a = id(0, 0);
+        let mut h = hist(&[a], &[&[a]], &[]);
+        h.record_broadcast(0, a, payload(a));
+        let r = h.check(ONLY_INTEGRITY);
+        assert_eq!(r.violations, vec![Violation::Reused { id: a }]);
+        // The first broadcast's payload is the reference.
+        h.record_broadcast(0, a, *b"other");
+        assert_eq!(h.check(ONLY_INTEGRITY).violations.len(), 1);
+    }
+
+    #[test]
+    fn own_message_never_delivered_breaks_validity() {
+        let a = id(0, 0);
+        let r = hist(&[a], &[&[], &[]], &[]).check(Checks::UNIFORM_TOTAL_ORDER);
+        assert_eq!(r.violations, vec![Violation::Lost { process: 0, id: a }]);
+        assert_eq!(r.validity, Some(false));
+        // Nobody delivered it: agreement holds.
+        assert_eq!(r.agreement, Some(true));
+    }
+
+    #[test]
+    fn lost_found_by_validity_and_agreement_is_listed_once() {
+        let a = id(0, 0);
+        let r = hist(&[a], &[&[], &[a]], &[]).check(Checks::UNIFORM_TOTAL_ORDER);
+        assert_eq!(r.violations, vec![Violation::Lost { process: 0, id: a }]);
+        assert_eq!((r.validity, r.agreement), (Some(false), Some(false)));
+    }
+
+    #[test]
+    fn crashed_senders_undelivered_message_is_fine() {
+        let (a, b) = (id(0, 0), id(1, 0));
+        let h = hist(&[a, b], &[&[], &[b], &[b]], &[0]);
+        let r = h.check(Checks::ALL);
+        assert!(r.is_ok(), "{r}");
+    }
+
+    #[test]
+    fn delivery_by_crashed_process_binds_correct_ones() {
+        let a = id(0, 0);
+        // Sender 0 and process 2 crash; 2 delivered a before crashing.
+        let h = hist(&[a], &[&[], &[], &[a]], &[0, 2]);
+        let r = h.check(Checks::UNIFORM_TOTAL_ORDER);
+        assert_eq!(r.violations, vec![Violation::Lost { process: 1, id: a }]);
+        assert_eq!((r.validity, r.agreement), (Some(true), Some(false)));
+        // Non-uniform agreement: a crashed process's deliveries bind nobody.
+        let r = h.check(Checks {
+            uniform: false,
+            ..Checks::UNIFORM_TOTAL_ORDER
+        });
+        assert!(r.is_ok(), "{r}");
+    }
+
+    #[test]
+    fn silent_declared_process_still_owes_deliveries() {
+        let a = id(0, 0);
+        let mut h = hist(&[a], &[&[a]], &[]);
+        assert!(h.check(Checks::ALL).is_ok());
+        h.add_process(3);
+        let r = h.check(Checks::ALL);
+        assert_eq!(r.violations, vec![Violation::Lost { process: 3, id: a }]);
+        assert_eq!(r.checked.processes, 2);
+    }
+
+    #[test]
+    fn crashed_log_may_be_a_strict_prefix() {
+        let s = [id(0, 0), id(1, 0), id(0, 1), id(1, 1)];
+        let h = hist(&s, &[&s, &s, &s[..1], &[]], &[2, 3]);
+        let r = h.check(Checks::ALL);
+        assert!(r.is_ok(), "{r}");
+        // The same prefix at a correct process is a loss, not an order bug.
+        let r = hist(&s, &[&s, &s[..2]], &[]).check(Checks::ALL);
+        assert_eq!(r.total_order, Some(true));
+        assert_eq!(r.agreement, Some(false));
+        assert_eq!(r.fifo, Some(true));
+    }
+
+    #[test]
+    fn crashed_log_skipping_a_message_breaks_uniform_total_order() {
+        let (a, b, c) = (id(0, 0), id(1, 0), id(2, 0));
+        let s = [a, b, c];
+        // Process 2 delivered c without b; the others delivered b before c.
+        let h = hist(&s, &[&s, &s, &[a, c]], &[2]);
+        let r = h.check(ONLY_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Diverged {
+                process: 2,
+                reference: 0,
+                index: 1,
+                expected: b,
+                got: c
+            }]
+        );
+        // Non-uniform total order only constrains correct processes.
+        let r = h.check(Checks {
+            uniform: false,
+            ..ONLY_TOTAL_ORDER
+        });
+        assert!(r.is_ok(), "{r}");
+    }
+
+    #[test]
+    fn swapped_pair_is_diverged_and_out_of_order() {
+        let (a, b, c, d) = (id(0, 0), id(1, 0), id(0, 1), id(1, 1));
+        let h = hist(&[a, b, c, d], &[&[a, b, c, d], &[a, c, b, d]], &[]);
+        let r = h.check(Checks::UNIFORM_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![
+                Violation::Diverged {
+                    process: 1,
+                    reference: 0,
+                    index: 1,
+                    expected: b,
+                    got: c
+                },
+                Violation::OutOfOrder {
+                    process: 1,
+                    reference: 0,
+                    first: c,
+                    second: b
+                }
+            ]
+        );
+        assert_eq!(r.total_order, Some(false));
+        assert_eq!(
+            (r.validity, r.integrity, r.agreement),
+            (Some(true), Some(true), Some(true))
+        );
+    }
+
+    #[test]
+    fn reference_is_the_longest_log_ties_to_lowest_id() {
+        let (a, b) = (id(0, 0), id(1, 0));
+        let r = hist(&[a, b], &[&[a], &[b, a]], &[]).check(ONLY_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Diverged {
+                process: 0,
+                reference: 1,
+                index: 0,
+                expected: b,
+                got: a
+            }]
+        );
+        let r = hist(&[a, b], &[&[a, b], &[b, a]], &[]).check(ONLY_TOTAL_ORDER);
+        assert!(matches!(
+            r.violations[..],
+            [
+                Violation::Diverged {
+                    process: 1,
+                    reference: 0,
+                    ..
+                },
+                Violation::OutOfOrder {
+                    process: 1,
+                    reference: 0,
+                    ..
+                }
+            ]
+        ));
+    }
+
+    #[test]
+    fn divergence_index_is_the_raw_log_position() {
+        let (a, b, c) = (id(0, 0), id(0, 1), id(0, 2));
+        // The duplicate is ignored for the order but counted in the index.
+        let r = hist(&[a, b, c], &[&[a, b, c], &[a, a, c]], &[]).check(ONLY_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Diverged {
+                process: 1,
+                reference: 0,
+                index: 2,
+                expected: b,
+                got: c
+            }]
+        );
+    }
+
+    #[test]
+    fn two_messages_at_one_sn_conflict() {
+        let (a, b, c) = (id(0, 0), id(1, 0), id(2, 0));
+        let mut h = hist(&[a, b, c], &[], &[]);
+        for (p, second) in [(0, b), (1, c), (2, c)] {
+            h.record_delivery(p, Some(0), a, payload(a));
+            h.record_delivery(p, Some(1), second, payload(second));
+        }
+        let r = h.check(ONLY_TOTAL_ORDER);
+        // Reported once per extra message, then the prefix divergence.
+        assert_eq!(
+            r.violations[..2],
+            [
+                Violation::Conflict { sn: 1, a: b, b: c },
+                Violation::Diverged {
+                    process: 1,
+                    reference: 0,
+                    index: 1,
+                    expected: b,
+                    got: c
+                }
+            ]
+        );
+        assert_eq!(r.violations.len(), 3);
+    }
+
+    #[test]
+    fn one_message_at_two_sns_is_renumbered() {
+        let (a, b) = (id(0, 0), id(1, 0));
+        let mut h = hist(&[a, b], &[], &[]);
+        for (p, sn_b) in [(0, 1), (1, 2)] {
+            h.record_delivery(p, Some(0), a, payload(a));
+            h.record_delivery(p, Some(sn_b), b, payload(b));
+        }
+        let r = h.check(Checks::ALL);
+        assert_eq!(
+            r.violations,
+            vec![Violation::Renumbered { id: b, a: 1, b: 2 }]
+        );
+    }
+
+    #[test]
+    fn sn_going_down_in_one_log_is_caught_even_alone() {
+        let (a, b, c) = (id(0, 0), id(1, 0), id(2, 0));
+        let mut h = hist(&[a, b, c], &[], &[]);
+        h.record_delivery(0, Some(0), a, payload(a));
+        h.record_delivery(0, Some(2), c, payload(c));
+        h.record_delivery(0, None, b, payload(b));
+        h.record_delivery(0, Some(1), b, payload(b));
+        // A second regression in the same log is a consequence: not listed.
+        h.record_delivery(0, Some(0), a, payload(a));
+        let r = h.check(ONLY_TOTAL_ORDER);
+        assert_eq!(
+            r.violations,
+            vec![Violation::SnRegressed {
+                process: 0,
+                index: 3,
+                previous: 2,
+                sn: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn fifo_violation_is_reported() {
+        let (a0, a1, a2) = (id(0, 0), id(0, 1), id(0, 2));
+        let s = [a0, a1, a2];
+        let h = hist(&s, &[&[a0, a2, a1], &[a0, a2, a1]], &[]);
+        let r = h.check(Checks::ALL);
+        // Same order everywhere: only FIFO is broken.
+        assert_eq!(r.total_order, Some(true));
+        assert_eq!(r.fifo, Some(false));
+        assert_eq!(
+            r.violations,
+            vec![
+                Violation::FifoViolation {
+                    process: 0,
+                    sender: 0,
+                    earlier: 1,
+                    later: 2
+                },
+                Violation::FifoViolation {
+                    process: 1,
+                    sender: 0,
+                    earlier: 1,
+                    later: 2
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn fifo_inversion_is_reported_once_per_sender_and_log() {
+        let a: Vec<MsgId> = (0..4).map(|c| id(0, c)).collect();
+        let (b0, b1) = (id(1, 0), id(1, 1));
+        // a3 comes early: a1 and a2 are both late, one inversion of sender 0;
+        // sender 1 has its own.
+        let log = [a[0], a[3], b1, a[1], a[2], b0];
+        let h = hist(&[a[0], a[1], a[2], a[3], b0, b1], &[&log, &log], &[]);
+        let r = h.check(ONLY_FIFO);
+        let first = |process| {
+            [
+                Violation::FifoViolation {
+                    process,
+                    sender: 0,
+                    earlier: 1,
+                    later: 3,
+                },
+                Violation::FifoViolation {
+                    process,
+                    sender: 1,
+                    earlier: 0,
+                    later: 1,
+                },
+            ]
+        };
+        assert_eq!(r.violations, [first(0), first(1)].concat());
+    }
+
+    #[test]
+    fn fifo_gap_is_reported_only_for_broadcast_counters() {
+        let (a0, a1, a2, a3, b0) = (id(0, 0), id(0, 1), id(0, 2), id(0, 3), id(1, 0));
+        let h = hist(&[a0, a1, a2, a3, b0], &[&[b0, a0, a3], &[]], &[]);
+        let r = h.check(ONLY_FIFO);
+        assert_eq!(
+            r.violations,
+            vec![
+                Violation::FifoGap {
+                    process: 0,
+                    sender: 0,
+                    missing: 1,
+                    later: 3
+                },
+                Violation::FifoGap {
+                    process: 0,
+                    sender: 0,
+                    missing: 2,
+                    later: 3
+                },
+            ]
+        );
+        // Counter 1 never broadcast: skipping it is no gap.
+        let h = hist(&[a0, a2], &[&[a0, a2]], &[]);
+        assert!(h.check(Checks::ALL).is_ok());
+    }
+
+    #[test]
+    fn fifo_gap_at_crashed_process_counts_only_when_uniform() {
+        let (a0, a1, a2) = (id(0, 0), id(0, 1), id(0, 2));
+        let h = hist(&[a0, a1, a2], &[&[a0, a1, a2], &[a0, a2]], &[1]);
+        assert_eq!(
+            h.check(ONLY_FIFO).violations,
+            vec![Violation::FifoGap {
+                process: 1,
+                sender: 0,
+                missing: 1,
+                later: 2
+            }]
+        );
+        let non_uniform = Checks {
+            uniform: false,
+            ..ONLY_FIFO
+        };
+        assert!(h.check(non_uniform).is_ok());
+    }
+
+    #[test]
+    fn disabled_checks_report_nothing() {
+        let a = id(0, 0);
+        let h = hist(&[], &[&[a, a], &[]], &[]);
+        assert!(!h.check(Checks::ALL).is_ok());
+        let r = h.check(Checks::NONE);
+        assert!(r.is_ok());
+        assert_eq!(
+            (r.validity, r.integrity, r.agreement, r.total_order, r.fifo),
+            (None, None, None, None, None)
+        );
+        assert_eq!(r.checked.deliveries, 2);
+    }
+
+    #[test]
+    fn from_parts_matches_the_builder() {
+        let (a, b) = (id(0, 0), id(1, 0));
+        let built = hist(&[a, b], &[&[a, b], &[a]], &[1]);
+        let d = |m| Delivery {
+            sn: None,
+            id: m,
+            payload: payload(m),
+        };
+        let parts = History::from_parts(
+            [0, 1],
+            [(0, a, payload(a)), (1, b, payload(b))],
+            [(0, d(a)), (0, d(b)), (1, d(a))],
+            [1],
+        );
+        assert_eq!(parts, built);
+        assert_eq!(parts.deliveries_of(0).len(), 2);
+        assert_eq!(parts.broadcasts_of(1), &[(b, payload(b))]);
+        assert!(parts.is_correct(0) && !parts.is_correct(1));
+        assert_eq!(parts.processes().collect::<Vec<_>>(), [0, 1]);
+    }
+
+    #[test]
+    fn display_lists_twenty_violations_and_the_counts() {
+        let mut h = History::with_processes([0, 1]);
+        for c in 0..25 {
+            h.record_broadcast(0, id(0, c), payload(id(0, c)));
+        }
+        let text = h.check(Checks::UNIFORM_TOTAL_ORDER).to_string();
+        assert!(
+            text.starts_with("broadcast check: 25 violation(s)\n"),
+            "{text}"
+        );
+        assert!(text.contains("validity: VIOLATED, integrity: ok"), "{text}");
+        assert!(text.contains("fifo: not checked"), "{text}");
+        assert!(
+            text.contains(
+                "checked 2 processes (2 correct), 25 broadcasts, 0 deliveries of 0 messages"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  - lost: correct process 0 never delivered 0/19\n"));
+        assert!(!text.contains("0/20\n"), "{text}");
+        assert_eq!(text.matches("\n  - ").count(), 20);
+        assert!(text.ends_with("  ... and 5 more\n"), "{text}");
+        let ok = History::new().check(Checks::ALL).to_string();
+        assert!(ok.starts_with("broadcast check: ok\n"), "{ok}");
+    }
+
+    /// A run that respects every property: processes `0..n` deliver
+    /// prefixes of one FIFO-respecting sequence; correct ones all of it,
+    /// crashed ones a cut of it; crashed senders also broadcast a few last
+    /// messages nobody delivered. Two processes are always correct.
+    #[derive(Clone, Debug)]
+    struct Run {
+        n: u16,
+        crashed: Vec<bool>,
+        /// A process that is always correct.
+        keep: u16,
+        sent: Vec<MsgId>,
+        /// The common sequence; a message's sequence number is its index.
+        seq: Vec<MsgId>,
+        logs: Vec<Vec<MsgId>>,
+        /// Whether deliveries carry sequence numbers.
+        sns: bool,
+    }
+
+    impl Run {
+        fn history(&self) -> History {
+            let sn_of: BTreeMap<MsgId, u64> =
+                self.seq.iter().zip(0..).map(|(m, i)| (*m, i)).collect();
+            let mut h = History::with_processes(0..self.n);
+            for &m in &self.sent {
+                h.record_broadcast(m.sender, m, payload(m));
+            }
+            for (p, log) in self.logs.iter().enumerate() {
+                for &m in log {
+                    let sn = sn_of.get(&m).copied().filter(|_| self.sns);
+                    h.record_delivery(p as u16, sn, m, payload(m));
+                }
+            }
+            for (p, _) in self.crashed.iter().enumerate().filter(|(_, c)| **c) {
+                h.record_crash(p as u16);
+            }
+            h
+        }
+    }
+
+    fn run() -> impl Strategy<Value = Run> {
+        (2u16..=5)
+            .prop_flat_map(|n| {
+                let k = usize::from(n);
+                (
+                    Just(n),
+                    prop::collection::vec(0..n, 2..40),
+                    prop::collection::vec(any::<bool>(), k),
+                    prop::collection::vec(0usize..=40, k),
+                    prop::collection::vec(0u64..3, k),
+                    0..n,
+                    any::<bool>(),
+                )
+            })
+            .prop_map(|(n, senders, mut crashed, cuts, extra, keep, sns)| {
+                let k = usize::from(n);
+                let keep = usize::from(keep);
+                crashed[keep] = false;
+                crashed[(keep + 1) % k] = false;
+                let mut next = vec![0u64; k];
+                let seq: Vec<MsgId> = senders
+                    .iter()
+                    .map(|&s| {
+                        let c = &mut next[usize::from(s)];
+                        *c += 1;
+                        id(s, *c - 1)
+                    })
+                    .collect();
+                let mut sent = seq.clone();
+                for s in (0..k).filter(|s| crashed[*s]) {
+                    for c in 0..extra[s] {
+                        sent.push(id(s as u16, next[s] + c));
+                    }
+                }
+                let logs = (0..k)
+                    .map(|p| {
+                        let len = if crashed[p] {
+                            cuts[p].min(seq.len())
+                        } else {
+                            seq.len()
+                        };
+                        seq[..len].to_vec()
+                    })
+                    .collect();
+                Run {
+                    n,
+                    crashed,
+                    keep: keep as u16,
+                    sent,
+                    seq,
+                    logs,
+                    sns,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn prefixes_of_one_sequence_pass(run in run()) {
+            let r = run.history().check(Checks::ALL);
+            prop_assert!(r.is_ok(), "{}", r);
+        }
+
+        #[test]
+        fn swapping_two_adjacent_deliveries_is_caught(
+            run in run(),
+            process in 0u16..5,
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut run = run;
+            let mut p = usize::from(process % run.n);
+            if run.logs[p].len() < 2 {
+                // A correct process's log holds the whole sequence (≥ 2).
+                p = usize::from(run.keep);
+            }
+            let log = &mut run.logs[p];
+            let i = at.index(log.len() - 1);
+            log.swap(i, i + 1);
+            let r = run.history().check(Checks::UNIFORM_TOTAL_ORDER);
+            prop_assert_eq!(r.total_order, Some(false), "{}", r);
+            prop_assert!(!r.is_ok());
+        }
+    }
 }
