@@ -106,6 +106,7 @@
 //! are visited in id order, maps are `BTreeMap`s, and every random draw comes
 //! from generators seeded from [`SimConfig::seed`].
 
+pub mod check;
 mod config;
 mod fault;
 mod node;
@@ -113,6 +114,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+pub use check::{Checks, Counts, Delivery, History, MsgId, Report, Violation};
 pub use config::{Latency, LinkConfig, SimConfig};
 pub use fault::FaultPlan;
 pub use node::NodeEvent;
