@@ -88,7 +88,7 @@ fn run_node(id: u16, socket: UdpSocket, addrs: Vec<SocketAddr>, start: Arc<Barri
         // Network in.
         while let Ok((len, src)) = socket.recv_from(&mut rx) {
             if let Some(from) = addrs.iter().position(|a| *a == src) {
-                let _ = node.handle_datagram(now(), NodeId(from as u16), &rx[..len]);
+                let _ = node.handle_datagram(now(), NodeId(from as u16), &mut rx[..len]);
             }
         }
         // Timers.

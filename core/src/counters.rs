@@ -95,6 +95,15 @@ pub struct Counters {
     pub queue_high_water: u64,
     /// Most payload-pool bytes in use at once.
     pub pool_high_water: u64,
+    /// Rounds in which total-order delivery stalled and this process asked
+    /// the sequencer for repair (a slow or lossy member holds the group back).
+    pub tob_stalls: u64,
+    /// View changes started.
+    pub view_changes_started: u64,
+    /// Views installed.
+    pub view_changes: u64,
+    /// Proposals not made because they lacked a majority (primary partition).
+    pub view_blocked: u64,
 }
 
 impl Counters {

@@ -45,6 +45,30 @@ impl Class {
 pub enum Feed {
     /// The node's liveness beacon, stamped with the time it leaves.
     Heartbeat = 0,
+    /// The sequencer's ORDER records for numbers not yet sent.
+    TobOrder = 1,
+    /// This process's cumulative ACK, with the freshest value.
+    TobAck = 2,
+    /// A request to the sequencer for order and data of a range.
+    TobNack = 3,
+    /// The sequencer's answer to a NACK (unicast).
+    TobRepair = 4,
+    /// RECOVER parts of a view change.
+    Recover = 5,
+    /// ACK_RECOVER to one member.
+    AckRecover = 6,
+    /// END_RECOVERY.
+    EndRecovery = 7,
+    /// A request for data listed in a RECOVER.
+    Fetch = 8,
+    /// Data asked for with `Fetch` (unicast).
+    Forward = 9,
+    /// A request to join the view.
+    Join = 10,
+    /// The ACK of a bandwidth increase (reliable unicast).
+    BwAck = 11,
+    /// The bandwidth-increase requester asks for missing ACKs.
+    BwPoll = 12,
 }
 
 impl Feed {
@@ -55,7 +79,8 @@ impl Feed {
     /// The class the feed's records travel in.
     pub const fn class(self) -> Class {
         match self {
-            Feed::Heartbeat => Class::Control,
+            Feed::TobNack | Feed::TobRepair | Feed::Fetch | Feed::Forward => Class::Recovery,
+            _ => Class::Control,
         }
     }
 }
@@ -68,4 +93,6 @@ pub enum Item {
     Message(u16),
     /// A feed's registered intent to send.
     Intent(Feed),
+    /// DATA of a total-order broadcast, by its slot in the pending table.
+    Broadcast(u16),
 }

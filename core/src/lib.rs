@@ -38,7 +38,7 @@
 //! // Drain what `a` may send now and hand it to `b`.
 //! while let Ok(tx) = a.poll_transmit(now, &mut buf) {
 //!     assert_eq!(tx.destination, Destination::Peer(NodeId(2)));
-//!     b.handle_datagram(now, NodeId(1), &buf[..tx.len]).unwrap();
+//!     b.handle_datagram(now, NodeId(1), &mut buf[..tx.len]).unwrap();
 //! }
 //! // `b` delivers; the payload borrows the node until the next poll_event.
 //! match b.poll_event() {

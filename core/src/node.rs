@@ -32,6 +32,14 @@
 //!
 //! [`Hold`]: crate::control::Hold
 
+mod bandwidth;
+mod membership;
+mod sequencer;
+
+pub use bandwidth::BandwidthState;
+pub use membership::ViewPolicy;
+pub use sequencer::{MsgId, MAX_MEMBERS, NACK_SPAN, PER_ORIGIN};
+
 use crate::addr::{Destination, GroupId, NodeId, Transmit};
 use crate::control::{ControlPolicy, Readiness, TokenBucket, Window};
 use crate::counters::{Counters, DropReason, SendReason};
@@ -48,7 +56,12 @@ use crate::rng::Rng;
 use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerKey, Timers};
-use crate::wire::{self, FrameWriter, Header, Integrity, Record, RecordRepr};
+use crate::wire::order::{
+    KIND_FETCH, KIND_RECOVER, KIND_TOB_DATA, KIND_TOB_ORDER, KIND_VIEW_CHANGE, TOB_DATA_HEADER_LEN,
+};
+use crate::wire::{self, FrameWriter, Header, Integrity, MemberList, Record, RecordRepr};
+use membership::Recovery;
+use sequencer::{Tob, TobKind};
 
 /// Reassembly slots per node (messages larger than a datagram in flight towards it).
 pub const REASSEMBLY_SLOTS: usize = 8;
@@ -76,8 +89,10 @@ pub enum Error {
         /// Bytes needed.
         needed: usize,
     },
-    /// The configuration is invalid; the text says which field.
+    /// The configuration or an argument is invalid; the text says which.
     InvalidConfig(&'static str),
+    /// An operation of the same kind is under way (a bandwidth increase).
+    Busy,
 }
 
 /// Scheduling policy of every sink's port across its four class queues
@@ -186,6 +201,21 @@ pub struct Config<'a> {
     pub window: Option<u64>,
     /// Scheduling across the class queues of each sink.
     pub scheduling: Scheduling,
+    /// Undelivered total-order broadcasts this process may have at once
+    /// (at most [`PER_ORIGIN`]); `broadcast` returns `Full` beyond.
+    pub tob_window: usize,
+    /// Retransmission and view-change retry period of the total order.
+    pub tob_rto: Duration,
+    /// Built-in failure detector: a member not heard from for this long is
+    /// suspected (`None`: only the host's `suspect` calls). Needs heartbeats.
+    pub fd_timeout: Option<Duration>,
+    /// How a view change decides it may go on.
+    pub view_policy: ViewPolicy,
+    /// Start outside the view and join it (a restarted process).
+    pub join: bool,
+    /// Link capacity for bandwidth allocation (FastCast `B`), bytes/s;
+    /// `None` disables rate allocation (the data sink is not rate-limited).
+    pub link_capacity: Option<u64>,
 }
 
 impl<'a> Config<'a> {
@@ -205,6 +235,12 @@ impl<'a> Config<'a> {
             rate: None,
             window: None,
             scheduling: Scheduling::StrictPriority,
+            tob_window: 64,
+            tob_rto: Duration::from_millis(20),
+            fd_timeout: None,
+            view_policy: ViewPolicy::PrimaryPartition,
+            join: false,
+            link_capacity: None,
         }
     }
 }
@@ -249,6 +285,36 @@ pub enum Event<'a> {
         /// The bytes; valid until the next call to `poll_event`.
         payload: &'a [u8],
     },
+    /// `utoDeliver`: the next message of the total order.
+    Delivered {
+        /// Its sequence number (continues across views; may skip numbers
+        /// that a view change found nobody held).
+        sn: u64,
+        /// Who broadcast it.
+        sender: NodeId,
+        /// The bytes; valid until the next call to `poll_event`.
+        payload: &'a [u8],
+    },
+    /// A new view was installed; its first member is the sequencer.
+    ViewChanged {
+        /// The view's id.
+        view_id: u32,
+        /// Its members in order.
+        members: MemberList<'a>,
+    },
+    /// The failure detector suspects `node`; a view change follows.
+    Suspected {
+        /// The suspected member.
+        node: NodeId,
+    },
+    /// This process was left out of a new view: it must rejoin (restart with
+    /// `Config::join`).
+    Excluded,
+    /// The bandwidth allocation changed this process's sending rate.
+    BandwidthChanged {
+        /// The allocated rate, in the unit of `Config::link_capacity`.
+        current: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -257,6 +323,20 @@ enum EventMeta {
         from: NodeId,
         group: Option<GroupId>,
         msg: u32,
+    },
+    Delivered {
+        sn: u64,
+        sender: NodeId,
+    },
+    ViewChanged {
+        view_id: u32,
+    },
+    Suspected {
+        node: NodeId,
+    },
+    Excluded,
+    BandwidthChanged {
+        current: u64,
     },
 }
 
@@ -416,8 +496,24 @@ pub struct Node<
     inbox: Inbox<EventMeta, INBOX, 256>,
     /// The inbox entry handed out by the last `poll_event`, released at the next.
     lent: bool,
-    rx_scratch: [u8; MTU],
     counters: Counters,
+    /// This node's peer index.
+    me: usize,
+    tob: Tob<SINKS, SLOTS>,
+    /// Pool bytes held by messages received for the total order.
+    rx_tob_bytes: usize,
+    recovery: Option<Recovery<SINKS, SLOTS>>,
+    recovery_deadline: Option<Instant>,
+    suspects: u64,
+    joiners: u64,
+    joining: bool,
+    view_policy: ViewPolicy,
+    fd_timeout: Option<Duration>,
+    view_since: Instant,
+    highest_vid_seen: u32,
+    /// Data to forward to each peer during a view change: (slot, offset).
+    forward: [heapless::Deque<(u16, u32), 16>; SINKS],
+    bw: BandwidthState<SINKS>,
 }
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
@@ -492,6 +588,20 @@ impl<
         for i in (0..SLOTS).rev() {
             let _ = out_free.push(i as u16);
         }
+        if peers.len() > MAX_MEMBERS {
+            return Err(Error::InvalidConfig("members: at most 64"));
+        }
+        let me = peers.iter().position(|p| p.id == config.id).unwrap_or(0);
+        let all: u64 = if peers.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << peers.len()) - 1
+        };
+        let initial_view = if config.join { 0 } else { all };
+        let mut tob = Tob::new(initial_view, config.tob_window, config.tob_rto, now);
+        if config.join {
+            tob.leader = me as u8;
+        }
         Ok(Node {
             id: config.id,
             cluster: config.cluster,
@@ -516,8 +626,21 @@ impl<
             reassembly: Reassembly::new(),
             inbox: Inbox::new(),
             lent: false,
-            rx_scratch: [0; MTU],
             counters: Counters::default(),
+            me,
+            tob,
+            rx_tob_bytes: 0,
+            recovery: None,
+            recovery_deadline: None,
+            suspects: 0,
+            joiners: 0,
+            joining: config.join,
+            view_policy: config.view_policy,
+            fd_timeout: config.fd_timeout,
+            view_since: now,
+            highest_vid_seen: 0,
+            forward: core::array::from_fn(|_| heapless::Deque::new()),
+            bw: BandwidthState::new(me, config.members.len(), config.link_capacity),
         })
     }
 
@@ -649,8 +772,8 @@ impl<
                 self.free_out(slot);
                 self.counters.drop(DropReason::PushedOut);
             }
-            // Intents are never droppable; nothing to free.
-            Item::Intent(_) => {}
+            // Intents and broadcasts are never droppable; nothing to free.
+            Item::Intent(_) | Item::Broadcast(_) => {}
         }
     }
 
@@ -768,6 +891,13 @@ impl<
         while let Some(_key) = self.reassembly.expire_one(&mut self.pool, now) {
             self.counters.drop(DropReason::ReassemblyTimeout);
         }
+        if self.tob.next_tick.is_some_and(|t| t <= now) {
+            self.tob_tick(now);
+            self.membership_tick(now);
+        }
+        if self.bw.next_poll.is_some_and(|t| t <= now) {
+            self.bandwidth_tick(now);
+        }
     }
 
     fn release_holds(&mut self, now: Instant) {
@@ -861,6 +991,7 @@ impl<
             let progressed = match item {
                 Item::Intent(feed) => self.pull_feed(s, feed, now, &mut w),
                 Item::Message(slot) => self.pull_message(slot, empty_room, &mut w),
+                Item::Broadcast(slot) => self.pull_broadcast(slot, &mut w),
             };
             match progressed {
                 Pulled::Done => {
@@ -905,6 +1036,16 @@ impl<
                 sent_at: now.as_micros(),
                 incarnation: self.incarnation,
             },
+            Feed::TobOrder => return self.pull_tob_order(s, now, w),
+            Feed::TobAck => return self.pull_tob_ack(s, w),
+            Feed::TobNack => return self.pull_tob_nack(s, w),
+            Feed::TobRepair => return self.pull_tob_repair(s, now, w),
+            Feed::Recover => return self.pull_recover(s, now, w),
+            Feed::AckRecover | Feed::EndRecovery => return self.pull_recovery_signal(s, feed, w),
+            Feed::Fetch => return self.pull_fetch(s, w),
+            Feed::Forward => return self.pull_forward(s, now, w),
+            Feed::Join => return self.pull_join(s, w),
+            Feed::BwAck | Feed::BwPoll => return self.pull_bandwidth(s, feed, w),
         };
         if w.push(&repr).is_err() {
             return Pulled::NoRoom;
@@ -978,7 +1119,7 @@ impl<
         &mut self,
         now: Instant,
         from: NodeId,
-        bytes: &[u8],
+        bytes: &mut [u8],
     ) -> Result<(), DropReason> {
         let r = self.admit_and_apply(now, from, bytes);
         if let Err(reason) = r {
@@ -991,10 +1132,11 @@ impl<
         &mut self,
         now: Instant,
         from: NodeId,
-        bytes: &[u8],
+        bytes: &mut [u8],
     ) -> Result<(), DropReason> {
         let budget = self.reassembly_budget();
-        let frame = match wire::decode(self.integrity, bytes, &mut self.rx_scratch) {
+        let datagram_len = bytes.len();
+        let frame = match wire::decode_in_place(self.integrity, bytes) {
             Ok(f) => f,
             Err(e) => {
                 self.counters.malformed[e.index()] += 1;
@@ -1065,7 +1207,7 @@ impl<
         self.peers[p].replay.accept(epoch, seq);
         self.peers[p].last_heard = Some(now);
         self.counters.frames_received += 1;
-        self.counters.bytes_received += bytes.len() as u64;
+        self.counters.bytes_received += datagram_len as u64;
         for rec in frame.records() {
             self.counters.records_received += 1;
             match rec {
@@ -1119,9 +1261,99 @@ impl<
                 }
                 Record::Known(RecordRepr::Heartbeat { .. }) => {}
                 Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
+                Record::Known(other) => self.apply_order_record(now, p, other),
             }
         }
         Ok(())
+    }
+
+    /// Applies a record of the total order broadcast from peer `p`.
+    fn apply_order_record(&mut self, now: Instant, p: usize, rec: RecordRepr<'_>) {
+        match rec {
+            RecordRepr::TobData {
+                origin,
+                counter,
+                kind,
+                total_len,
+                offset,
+                bytes,
+            } => {
+                let (Some(o), Some(kind)) =
+                    (self.peer_index(NodeId(origin)), TobKind::from_u8(kind))
+                else {
+                    return;
+                };
+                if self.recovering() {
+                    // Only data a RECOVER listed is taken while frozen.
+                    let Some(slot) = self.tob.slot_of(o as u8, counter) else {
+                        return;
+                    };
+                    if !self.tob.pendings[slot as usize].is_some_and(|e| e.in_union) {
+                        return;
+                    }
+                    if self
+                        .tob_store_slice(slot, kind, total_len, offset, bytes)
+                        .is_some()
+                    {
+                        let done = self.tob.pendings[slot as usize].is_some_and(|e| e.complete);
+                        if done {
+                            let claimed =
+                                self.tob.pendings[slot as usize].map_or(0, |e| e.claimed_by);
+                            let mut c = claimed;
+                            while c != 0 {
+                                let q = c.trailing_zeros() as usize;
+                                c &= c - 1;
+                                self.check_recover_complete(q, now);
+                            }
+                        }
+                    }
+                    return;
+                }
+                if self.joining || !self.tob.is_member(o) {
+                    return;
+                }
+                self.tob_on_data(now, o, counter, kind, total_len, offset, bytes);
+            }
+            RecordRepr::TobOrder {
+                view,
+                first_sn,
+                ids,
+            } => {
+                if !self.recovering() {
+                    self.tob_on_order(now, p, view, first_sn, ids);
+                }
+            }
+            RecordRepr::TobAck { view, cum } => {
+                if !self.recovering() {
+                    self.tob_on_ack(p, view, cum);
+                }
+            }
+            RecordRepr::TobNack {
+                view,
+                from_sn,
+                to_sn,
+            } => self.tob_on_nack(now, p, view, from_sn, to_sn),
+            RecordRepr::ViewChange { vid, members } => self.on_view_change(now, vid, members),
+            RecordRepr::Recover {
+                vid,
+                order_end,
+                part,
+                parts,
+                first_sn,
+                n_ordered,
+                ids,
+                ..
+            } => self.on_recover(
+                now, p, vid, order_end, part, parts, first_sn, n_ordered, ids,
+            ),
+            RecordRepr::AckRecover { vid } => self.on_ack_recover(now, p, vid),
+            RecordRepr::EndRecovery { vid } => self.on_end_recovery(now, p, vid),
+            RecordRepr::Fetch { vid, ids } => self.on_fetch(now, p, vid, ids),
+            RecordRepr::Join { .. } => self.on_join(now, p),
+            RecordRepr::BwAck { counter } => self.on_bw_ack(now, p, counter),
+            RecordRepr::BwPoll { counter } => self.on_bw_poll(now, p, counter),
+            _ => {}
+        }
     }
 
     /// Reassembly may use at most half the payload pool (see `pool_half`).
@@ -1135,6 +1367,8 @@ impl<
         if self.lent {
             self.inbox.pop();
             self.lent = false;
+            // Room in the inbox: deliveries that waited for it go on.
+            self.tob_try_deliver();
         }
         let (meta, payload) = self.inbox.front()?;
         self.lent = true;
@@ -1145,11 +1379,23 @@ impl<
                 msg,
                 payload,
             },
+            EventMeta::Delivered { sn, sender } => Event::Delivered {
+                sn,
+                sender,
+                payload,
+            },
+            EventMeta::ViewChanged { view_id } => Event::ViewChanged {
+                view_id,
+                members: MemberList::new(payload).unwrap_or(MemberList::EMPTY),
+            },
+            EventMeta::Suspected { node } => Event::Suspected { node },
+            EventMeta::Excluded => Event::Excluded,
+            EventMeta::BandwidthChanged { current } => Event::BandwidthChanged { current },
         })
     }
 }
 
-enum Pulled {
+pub(crate) enum Pulled {
     /// The entry is finished: dequeue it.
     Done,
     /// Part of a message left; the datagram is full.

@@ -33,7 +33,7 @@ impl Handle {
 }
 
 /// A read position inside a message: the block that holds byte `base`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Cursor {
     block: u16,

@@ -13,7 +13,6 @@
 use crate::addr::NodeId;
 use crate::pool::{Handle, Pool};
 use crate::time::Instant;
-use heapless::Vec;
 
 /// Most disjoint byte ranges tracked per message. Fragments of one sender
 /// arrive mostly in order, so ranges merge quickly; a message whose ranges
@@ -36,7 +35,7 @@ pub struct Key {
 struct Slot {
     key: Key,
     handle: Handle,
-    ranges: Vec<(u32, u32), MAX_RANGES>,
+    ranges: RangeSet,
     deadline: Instant,
 }
 
@@ -77,21 +76,53 @@ impl<const R: usize> Default for Reassembly<R> {
     }
 }
 
-fn insert_range(ranges: &mut Vec<(u32, u32), MAX_RANGES>, start: u32, end: u32) -> bool {
-    // Merge [start, end) with every overlapping or touching range.
-    let (mut s, mut e) = (start, end);
-    let mut i = 0;
-    while i < ranges.len() {
-        let (a, b) = ranges[i];
-        if b < s || a > e {
-            i += 1;
-        } else {
-            s = s.min(a);
-            e = e.max(b);
-            ranges.swap_remove(i);
+/// Disjoint byte ranges received of one message (at most [`MAX_RANGES`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RangeSet {
+    r: [(u32, u32); MAX_RANGES],
+    n: u8,
+}
+
+impl RangeSet {
+    /// Adds `[start, end)`, merging with overlapping or touching ranges.
+    /// Returns false, changing nothing, when the result needs more than
+    /// [`MAX_RANGES`] ranges.
+    pub fn insert(&mut self, start: u32, end: u32) -> bool {
+        let (mut s, mut e) = (start, end);
+        let mut out = [(0u32, 0u32); MAX_RANGES];
+        let mut k = 0;
+        for &(a, b) in &self.r[..self.n as usize] {
+            if b < s || a > e {
+                out[k] = (a, b);
+                k += 1;
+            } else {
+                s = s.min(a);
+                e = e.max(b);
+            }
         }
+        if k == MAX_RANGES {
+            return false;
+        }
+        out[k] = (s, e);
+        self.r = out;
+        self.n = (k + 1) as u8;
+        true
     }
-    ranges.push((s, e)).is_ok()
+
+    /// Whether the ranges cover exactly `[0, total)`.
+    pub fn covers(&self, total: u32) -> bool {
+        self.n == 1 && self.r[0] == (0, total)
+    }
+
+    /// Number of disjoint ranges.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// True when nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
 }
 
 impl<const R: usize> Reassembly<R> {
@@ -137,11 +168,11 @@ impl<const R: usize> Reassembly<R> {
                 if slot.handle.len() != total as usize {
                     return Err(FragmentDrop::Inconsistent);
                 }
-                let mut r = slot.ranges.clone();
-                if !insert_range(&mut r, offset, end) {
+                let mut r = slot.ranges;
+                if !r.insert(offset, end) {
                     return Err(FragmentDrop::TooManyRanges);
                 }
-                Ok(r.len() == 1 && r[0] == (0, total))
+                Ok(r.covers(total))
             }
             None => {
                 // Room once the least recently progressing message, if all
@@ -215,7 +246,7 @@ impl<const R: usize> Reassembly<R> {
                 self.slots[i] = Some(Slot {
                     key,
                     handle,
-                    ranges: Vec::new(),
+                    ranges: RangeSet::default(),
                     deadline,
                 });
                 i
@@ -226,9 +257,9 @@ impl<const R: usize> Reassembly<R> {
         };
         pool.write(slot.handle, offset as usize, bytes);
         // check() proved the insertion fits.
-        insert_range(&mut slot.ranges, offset, offset + len);
+        slot.ranges.insert(offset, offset + len);
         slot.deadline = deadline;
-        if slot.ranges.len() == 1 && slot.ranges[0] == (0, total) {
+        if slot.ranges.covers(total) {
             let handle = slot.handle;
             self.slots[i] = None;
             self.bytes_in_use -= handle.len();

@@ -350,7 +350,8 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
     ];
     for (name, bytes, from, want) in cases {
         let before = n.counters().clone();
-        assert_eq!(n.handle_datagram(t, from, &bytes), Err(want), "{name}");
+        let mut bytes = bytes;
+        assert_eq!(n.handle_datagram(t, from, &mut bytes), Err(want), "{name}");
         assert!(n.poll_event().is_none(), "{name}: produced an event");
         assert_eq!(
             n.counters().frames_received,
@@ -364,7 +365,7 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
         );
     }
     // The genuine frame still goes through afterwards, once.
-    assert_eq!(n.handle_datagram(t, NodeId(1), &good), Ok(()));
+    assert_eq!(n.handle_datagram(t, NodeId(1), &mut good.clone()), Ok(()));
     assert!(matches!(
         n.poll_event(),
         Some(phasecast_core::Event::Received {
@@ -372,7 +373,10 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
             ..
         })
     ));
-    assert_eq!(n.handle_datagram(t, NodeId(1), &good), Err(R::Duplicate));
+    assert_eq!(
+        n.handle_datagram(t, NodeId(1), &mut good.clone()),
+        Err(R::Duplicate)
+    );
     assert!(n.poll_event().is_none());
 }
 

@@ -21,6 +21,34 @@ pub enum NodeEvent {
         /// The bytes.
         payload: Vec<u8>,
     },
+    /// See [`Event::Delivered`].
+    Delivered {
+        /// Sequence number.
+        sn: u64,
+        /// Who broadcast it.
+        sender: NodeId,
+        /// The bytes.
+        payload: Vec<u8>,
+    },
+    /// See [`Event::ViewChanged`].
+    ViewChanged {
+        /// The view's id.
+        view_id: u32,
+        /// Its members.
+        members: Vec<NodeId>,
+    },
+    /// See [`Event::Suspected`].
+    Suspected {
+        /// The suspected member.
+        node: NodeId,
+    },
+    /// See [`Event::Excluded`].
+    Excluded,
+    /// See [`Event::BandwidthChanged`].
+    BandwidthChanged {
+        /// The new rate.
+        current: u64,
+    },
 }
 
 impl NodeEvent {
@@ -38,6 +66,22 @@ impl NodeEvent {
                 msg,
                 payload: payload.to_vec(),
             },
+            Event::Delivered {
+                sn,
+                sender,
+                payload,
+            } => NodeEvent::Delivered {
+                sn,
+                sender,
+                payload: payload.to_vec(),
+            },
+            Event::ViewChanged { view_id, members } => NodeEvent::ViewChanged {
+                view_id,
+                members: members.iter().map(NodeId).collect(),
+            },
+            Event::Suspected { node } => NodeEvent::Suspected { node },
+            Event::Excluded => NodeEvent::Excluded,
+            Event::BandwidthChanged { current } => NodeEvent::BandwidthChanged { current },
         }
     }
 }
@@ -54,8 +98,11 @@ impl<
     type Event = NodeEvent;
 
     fn handle_datagram(&mut self, now: Instant, from: NodeId, bytes: &[u8]) {
+        // The node verifies in place; multicast copies share their bytes in
+        // the simulator, so each receiver works on its own copy.
+        let mut copy = bytes.to_vec();
         // Rejections are counted by the node; the simulator has nothing to add.
-        let _ = Node::handle_datagram(self, now, from, bytes);
+        let _ = Node::handle_datagram(self, now, from, &mut copy);
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -395,6 +395,17 @@ impl<'a> FrameWriter<'a> {
     }
 }
 
+/// The receive path in one call, de-chunking in place (no scratch buffer):
+/// like [`decode`], over `datagram` which it may rewrite.
+pub fn decode_in_place(integrity: Integrity, datagram: &mut [u8]) -> Result<Frame<&[u8]>, Error> {
+    let n = integrity.open_in_place(datagram)?;
+    let logical = &datagram[..n];
+    if Header::parse(logical)?.integrity != integrity {
+        return Err(Error::SchemaMismatch);
+    }
+    Frame::new_checked(logical)
+}
+
 /// Open a datagram with `integrity` and validate the frame inside: the
 /// receive path in one call. The header must name `integrity`
 /// ([`Error::SchemaMismatch`] otherwise), checked before records are walked.

@@ -256,6 +256,51 @@ impl Integrity {
     /// when the datagram is empty or too short for its FCS;
     /// [`Error::BadChecksum`] on any FCS mismatch; [`Error::BufferTooSmall`]
     /// when `scratch` cannot hold the frame.
+    /// Like [`open`](Self::open), but de-chunks in place: on success the
+    /// logical frame is `datagram[..n]` with `n` returned. The bytes after
+    /// `n` (and, on error, any of them) are unspecified.
+    pub fn open_in_place(self, datagram: &mut [u8]) -> Result<usize, Error> {
+        if datagram.len() > MAX_MTU {
+            return Err(Error::Oversized);
+        }
+        if datagram.is_empty() {
+            return Err(Error::Truncated);
+        }
+        let f = self.fcs_len();
+        match self.chunk_data_len() {
+            None => Ok(self.open(datagram, &mut [])?.len()),
+            Some(c) => {
+                let stride = c + f;
+                let rem = datagram.len() % stride;
+                let last_data = match rem {
+                    0 => 0,
+                    r if r <= f => return Err(Error::Truncated),
+                    r => r - f,
+                };
+                let frame_len = (datagram.len() / stride) * c + last_data;
+                let chunks = datagram.len().div_ceil(stride);
+                // Verify every chunk first, then compact: chunk i moves from
+                // i·stride to i·c, never forward, so copy_within is safe.
+                for i in 0..chunks {
+                    let start = i * stride;
+                    let end = (start + stride).min(datagram.len());
+                    let chunk = &datagram[start..end];
+                    let (data, fcs) = chunk.split_at(chunk.len().saturating_sub(f));
+                    if !fcs_matches(self.fcs(data), read_fcs(fcs)) {
+                        return Err(Error::BadChecksum);
+                    }
+                }
+                for i in 1..chunks {
+                    let start = i * stride;
+                    let len = (datagram.len() - start).min(stride) - f;
+                    datagram.copy_within(start..start + len, i * c);
+                }
+                Ok(frame_len)
+            }
+        }
+    }
+
+    /// Verifies `datagram` and returns the logical frame (see module docs).
     pub fn open<'a>(self, datagram: &'a [u8], scratch: &'a mut [u8]) -> Result<&'a [u8], Error> {
         if datagram.len() > MAX_MTU {
             return Err(Error::Oversized);

@@ -109,10 +109,12 @@
 
 mod frame;
 mod integrity;
+pub mod order;
 mod record;
 
-pub use frame::{decode, Frame, FrameWriter, Header, RecordIter, Records};
+pub use frame::{decode, decode_in_place, Frame, FrameWriter, Header, RecordIter, Records};
 pub use integrity::{koopman_to_normal, Integrity, CRC_24_HD6, KOOPMAN_HD6, KOOPMAN_HD8};
+pub use order::{IdEntry, IdList, MemberList};
 pub use record::{
     is_ignorable, is_known_kind, Record, RecordRepr, RecordView, DATA_HEADER_LEN,
     FRAGMENT_HEADER_LEN, GROUP_NONE, HEARTBEAT_LEN, KIND_DATA, KIND_FRAGMENT, KIND_HEARTBEAT,

@@ -29,6 +29,7 @@
 
 use core::ops::RangeInclusive;
 
+use super::order::{self, IdList, MemberList};
 use super::{be_u32, be_u64, Error, MAX_MESSAGE_LEN};
 use crate::seq::Seq;
 
@@ -67,7 +68,10 @@ pub const fn is_ignorable(kind: u8) -> bool {
 /// Whether this version defines `kind` (i.e. [`RecordRepr::parse`] does not
 /// answer [`Error::UnknownRecord`]).
 pub const fn is_known_kind(kind: u8) -> bool {
-    matches!(kind, KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT)
+    matches!(
+        kind,
+        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1B
+    )
 }
 
 /// A raw record: its kind and body, not interpreted.
@@ -125,6 +129,108 @@ pub enum RecordRepr<'a> {
         sent_at: u64,
         /// The sender's incarnation: bumped on every restart.
         incarnation: u32,
+    },
+    /// FastCast DATA (Fig. 2 line 10), or a slice of it, possibly forwarded.
+    TobData {
+        /// Who broadcast the message.
+        origin: u16,
+        /// The origin's per-sender counter.
+        counter: u32,
+        /// What the payload is: application, INCR, DECR.
+        kind: u8,
+        /// Length of the whole message.
+        total_len: u32,
+        /// Where `bytes` start.
+        offset: u32,
+        /// The slice (empty only for an empty message).
+        bytes: &'a [u8],
+    },
+    /// The sequencer's ACK(id, sn) (Fig. 2 line 19) for `ids.len()`
+    /// consecutive sequence numbers from `first_sn`.
+    TobOrder {
+        /// View the numbers were assigned in.
+        view: u32,
+        /// Sequence number of the first id.
+        first_sn: u64,
+        /// The ids, in sequence order.
+        ids: IdList<'a>,
+    },
+    /// Cumulative ACK (Fig. 2 line 24): the sender holds data and order of
+    /// every sequence number below `cum`.
+    TobAck {
+        /// The sender's view.
+        view: u32,
+        /// First sequence number not held.
+        cum: u64,
+    },
+    /// Request to the sequencer: resend order and data for `[from_sn, to_sn)`.
+    TobNack {
+        /// The sender's view.
+        view: u32,
+        /// First missing number.
+        from_sn: u64,
+        /// One past the last.
+        to_sn: u64,
+    },
+    /// A coordinator's proposal of the next view (membership, §3.4).
+    ViewChange {
+        /// The proposed view id.
+        vid: u32,
+        /// Its members, the first being the new sequencer.
+        members: MemberList<'a>,
+    },
+    /// One part of RECOVER(pendings, seqnos) (Fig. 3 line 2).
+    Recover {
+        /// The view being installed.
+        vid: u32,
+        /// The sender's snToDeliver.
+        deliver_from: u64,
+        /// End of the contiguous range of numbers whose order the sender knows.
+        order_end: u64,
+        /// Unordered pending messages in the whole RECOVER.
+        pending_total: u32,
+        /// This part's index.
+        part: u8,
+        /// Number of parts.
+        parts: u8,
+        /// Sequence number of the first ordered entry of this part.
+        first_sn: u64,
+        /// How many of `ids` are ordered (the rest are unordered pendings).
+        n_ordered: u16,
+        /// Ordered entries then unordered pendings.
+        ids: IdList<'a>,
+    },
+    /// ACK_RECOVER (Fig. 3 line 18): all of the receiver's RECOVER arrived.
+    AckRecover {
+        /// The view being installed.
+        vid: u32,
+    },
+    /// END_RECOVERY (Fig. 3 line 4).
+    EndRecovery {
+        /// The view being installed.
+        vid: u32,
+    },
+    /// Request for the data of messages listed in a RECOVER.
+    Fetch {
+        /// The view being installed.
+        vid: u32,
+        /// The messages wanted.
+        ids: IdList<'a>,
+    },
+    /// A process asks to join at the next view boundary.
+    Join {
+        /// Its incarnation.
+        incarnation: u32,
+    },
+    /// ACK of an INCR (Fig. 4 line 14), by reliable unicast.
+    BwAck {
+        /// Counter of the INCR message acknowledged.
+        counter: u32,
+    },
+    /// The INCR requester asks for the ACK it is missing.
+    BwPoll {
+        /// Counter of the INCR message.
+        counter: u32,
     },
 }
 
@@ -184,7 +290,7 @@ impl<'a> RecordRepr<'a> {
                     incarnation: be_u32(body, 8).ok_or(bad)?,
                 })
             }
-            _ => Err(Error::UnknownRecord(kind)),
+            _ => order::parse(kind, body).unwrap_or(Err(Error::UnknownRecord(kind))),
         }
     }
 
@@ -194,6 +300,18 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::Data { .. } => KIND_DATA,
             RecordRepr::Fragment { .. } => KIND_FRAGMENT,
             RecordRepr::Heartbeat { .. } => KIND_HEARTBEAT,
+            RecordRepr::TobData { .. } => order::KIND_TOB_DATA,
+            RecordRepr::TobOrder { .. } => order::KIND_TOB_ORDER,
+            RecordRepr::TobAck { .. } => order::KIND_TOB_ACK,
+            RecordRepr::TobNack { .. } => order::KIND_TOB_NACK,
+            RecordRepr::ViewChange { .. } => order::KIND_VIEW_CHANGE,
+            RecordRepr::Recover { .. } => order::KIND_RECOVER,
+            RecordRepr::AckRecover { .. } => order::KIND_ACK_RECOVER,
+            RecordRepr::EndRecovery { .. } => order::KIND_END_RECOVERY,
+            RecordRepr::Fetch { .. } => order::KIND_FETCH,
+            RecordRepr::Join { .. } => order::KIND_JOIN,
+            RecordRepr::BwAck { .. } => order::KIND_BW_ACK,
+            RecordRepr::BwPoll { .. } => order::KIND_BW_POLL,
         }
     }
 
@@ -203,6 +321,10 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::Data { payload, .. } => DATA_HEADER_LEN.saturating_add(payload.len()),
             RecordRepr::Fragment { bytes, .. } => FRAGMENT_HEADER_LEN.saturating_add(bytes.len()),
             RecordRepr::Heartbeat { .. } => HEARTBEAT_LEN,
+            other => match order::body_len(other) {
+                Some(n) => n,
+                None => 0,
+            },
         }
     }
 
@@ -229,7 +351,7 @@ impl<'a> RecordRepr<'a> {
                 return Err(Error::BadRecordBody(KIND_FRAGMENT));
             }
         }
-        Ok(())
+        order::check(self).unwrap_or(Ok(()))
     }
 
     /// Write the whole record (header and body) into
@@ -283,6 +405,9 @@ impl<'a> RecordRepr<'a> {
                 put(body, 0, &sent_at.to_be_bytes());
                 put(body, 8, &incarnation.to_be_bytes());
             }
+            ref other => {
+                order::emit_body(other, body);
+            }
         }
     }
 }
@@ -310,7 +435,65 @@ pub(crate) fn sample_repr(
     extra: u32,
     payload: &[u8],
 ) -> RecordRepr<'_> {
-    match sel % 3 {
+    const ONE_ID: [u8; 7] = [0, 1, 0, 0, 0, 2, 1];
+    let ids = {
+        let n = payload.len() / order::ID_LEN * order::ID_LEN;
+        let b = if n == 0 { &ONE_ID[..] } else { &payload[..n] };
+        IdList::new(b).unwrap_or(IdList::new(&ONE_ID).expect("7 bytes"))
+    };
+    let members = {
+        let n = payload.len() / 2 * 2;
+        let b = if n == 0 { &ONE_ID[..2] } else { &payload[..n] };
+        MemberList::new(b).unwrap_or(MemberList::EMPTY)
+    };
+    match sel % 15 {
+        3 => RecordRepr::TobData {
+            origin: group as u16,
+            counter: msg,
+            kind: (a % 3) as u8,
+            total_len: if payload.is_empty() {
+                0
+            } else {
+                off % 1000 + payload.len() as u32 + extra % 1000
+            },
+            offset: if payload.is_empty() { 0 } else { off % 1000 },
+            bytes: payload,
+        },
+        4 => RecordRepr::TobOrder {
+            view: group,
+            first_sn: a >> 1,
+            ids,
+        },
+        5 => RecordRepr::TobAck {
+            view: group,
+            cum: a,
+        },
+        6 => RecordRepr::TobNack {
+            view: group,
+            from_sn: a >> 1,
+            to_sn: (a >> 1) + 1 + u64::from(extra),
+        },
+        7 => RecordRepr::ViewChange {
+            vid: group,
+            members,
+        },
+        8 => RecordRepr::Recover {
+            vid: group,
+            deliver_from: a >> 2,
+            order_end: (a >> 2) + u64::from(extra),
+            pending_total: msg,
+            part: 0,
+            parts: 1 + (off % 200) as u8,
+            first_sn: a >> 2,
+            n_ordered: (extra as usize % (ids.len() + 1)) as u16,
+            ids,
+        },
+        9 => RecordRepr::AckRecover { vid: group },
+        10 => RecordRepr::EndRecovery { vid: group },
+        11 => RecordRepr::Fetch { vid: group, ids },
+        12 => RecordRepr::Join { incarnation: msg },
+        13 => RecordRepr::BwAck { counter: msg },
+        14 => RecordRepr::BwPoll { counter: msg },
         0 => RecordRepr::Data {
             group,
             msg: Seq(msg),
@@ -488,7 +671,8 @@ mod tests {
                 && is_known_kind(KIND_FRAGMENT)
                 && is_known_kind(KIND_HEARTBEAT)
         );
-        assert!(!is_known_kind(0) && !is_known_kind(0x10) && !is_known_kind(0x81));
+        assert!(!is_known_kind(0) && !is_known_kind(0x1c) && !is_known_kind(0x81));
+        assert!(is_known_kind(0x10) && is_known_kind(0x1b));
         for k in [KIND_DATA, KIND_FRAGMENT, KIND_HEARTBEAT] {
             assert!(!is_ignorable(k));
             assert!(

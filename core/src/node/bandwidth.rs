@@ -1,0 +1,271 @@
+//! Bandwidth allocation wired into the node (FastCast §3.5, Fig. 4).
+//!
+//! The state machine of Fig. 4 is [`crate::bandwidth::BandwidthAllocation`];
+//! this module carries its messages: INCR and DECR travel through the total
+//! order broadcast itself (so every process sees requirements in the same
+//! order), the ACK of an INCR by reliable unicast (`BwAck`, re-requested by
+//! the requester with `BwPoll` until every awaited member answered), and the
+//! allocated rate drives the token bucket of the node's cluster sink.
+//!
+//! Decisions:
+//! * Rates are in bytes per second, the unit of `Config::link_capacity`.
+//! * A process whose allocation is 0 still sends at a floor of
+//!   `capacity / 64`, so acknowledgements, sequencer orders and its own
+//!   INCR keep moving (the paper's processes start at 0 and would otherwise
+//!   be unable to ask for more).
+//! * The sink aggregates whatever waits when its token bucket lets it send,
+//!   so under contention datagrams fill up to the MTU (the paper's ≥ 4 kB
+//!   batching, bounded by the MTU); without contention a datagram leaves at
+//!   once with what is there.
+
+use super::sequencer::TobKind;
+use super::*;
+use crate::bandwidth::{BandwidthAllocation, BwError};
+
+/// The node's bandwidth-allocation state.
+pub struct BandwidthState<const N: usize> {
+    alloc: Option<BandwidthAllocation<N>>,
+    /// When to poll missing ACKs of the ongoing increase.
+    pub(crate) next_poll: Option<Instant>,
+    /// The counter of this process's INCR in flight.
+    my_incr: Option<u32>,
+    /// INCR counter whose ACK is owed to each member.
+    owed: [Option<u32>; N],
+    /// Members whose ACK of `my_incr` arrived.
+    acked_by: u64,
+}
+
+impl<const N: usize> BandwidthState<N> {
+    pub(crate) fn new(me: usize, members: usize, capacity: Option<u64>) -> Self {
+        BandwidthState {
+            alloc: capacity.and_then(|c| BandwidthAllocation::new(me, members, c).ok()),
+            next_poll: None,
+            my_incr: None,
+            owed: [None; N],
+            acked_by: 0,
+        }
+    }
+
+    /// The allocation state (Fig. 4's fields), when allocation is enabled.
+    pub fn allocation(&self) -> Option<&BandwidthAllocation<N>> {
+        self.alloc.as_ref()
+    }
+}
+
+impl<
+        const SINKS: usize,
+        const QUEUE: usize,
+        const SLOTS: usize,
+        const BLOCKS: usize,
+        const INBOX: usize,
+        const MTU: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+{
+    /// `increase_BW(amount)` (Fig. 4 line 7): asks, through the total order,
+    /// to send `amount` bytes/s more. The rate rises once every member
+    /// acknowledged. [`Error::Busy`] while an increase is ongoing.
+    pub fn increase_bw(&mut self, now: Instant, amount: u64) -> Result<MsgId, Error> {
+        let alloc = self
+            .bw
+            .alloc
+            .as_ref()
+            .ok_or(Error::InvalidConfig("link_capacity"))?;
+        if alloc.ongoing_increase() != 0 {
+            return Err(Error::Busy);
+        }
+        if amount == 0 {
+            return Err(Error::InvalidConfig("amount"));
+        }
+        let id = self.tob_broadcast(now, &amount.to_be_bytes(), TobKind::Incr)?;
+        if let Some(a) = self.bw.alloc.as_mut() {
+            let _ = a.increase_bw(amount);
+        }
+        self.bw.my_incr = Some(id.counter);
+        self.bw.acked_by = 0;
+        self.bw.next_poll = Some(now + self.tob.rto);
+        Ok(id)
+    }
+
+    /// `decrease_BW(amount)` (line 26): lowers this process's rate at once,
+    /// then tells the others through the total order.
+    pub fn decrease_bw(&mut self, now: Instant, amount: u64) -> Result<MsgId, Error> {
+        let alloc = self
+            .bw
+            .alloc
+            .as_ref()
+            .ok_or(Error::InvalidConfig("link_capacity"))?;
+        if alloc.ongoing_increase() != 0 {
+            return Err(Error::Busy);
+        }
+        let mine = alloc.bw_requirements().get(self.me).copied().unwrap_or(0);
+        let amount = amount.min(mine);
+        if amount == 0 {
+            return Err(Error::InvalidConfig("amount"));
+        }
+        let id = self.tob_broadcast(now, &amount.to_be_bytes(), TobKind::Decr)?;
+        let new_bw = self
+            .bw
+            .alloc
+            .as_mut()
+            .and_then(|a| a.decrease_bw(amount).ok())
+            .and_then(|d| d.new_bw);
+        if let Some(bw) = new_bw {
+            self.apply_bw(bw, now);
+        }
+        Ok(id)
+    }
+
+    /// The current allocation: this process's rate, when allocation is on.
+    pub fn current_bw(&self) -> Option<u64> {
+        self.bw.alloc.as_ref().map(|a| a.current_bw())
+    }
+
+    /// The bandwidth allocation state (for inspection and tests).
+    pub fn bandwidth(&self) -> &BandwidthState<SINKS> {
+        &self.bw
+    }
+
+    fn apply_bw(&mut self, bw: u64, now: Instant) {
+        let capacity = self.bw.alloc.as_ref().map_or(0, |a| a.capacity());
+        let rate = bw.max(capacity / 64).max(1);
+        let burst = (self.mtu as u64).max(rate / 1000);
+        let sink = &mut self.sinks[GROUP_SINK];
+        match &mut sink.control.rate {
+            Some(tb) => tb.set_rate(rate, now),
+            None => sink.control.rate = Some(TokenBucket::new(rate, burst, now)),
+        }
+        self.inbox
+            .push(EventMeta::BandwidthChanged { current: bw }, &[]);
+    }
+
+    /// An INCR or DECR was delivered in total order (lines 11–16, 31–33).
+    pub(crate) fn on_bandwidth_request(
+        &mut self,
+        origin: usize,
+        kind: TobKind,
+        counter: u32,
+        amount: u64,
+    ) {
+        let now = self.tob.progress_at;
+        let Some(a) = self.bw.alloc.as_mut() else {
+            return;
+        };
+        let (new_bw, ack_to) = match kind {
+            TobKind::Incr => match a.on_deliver_incr(origin, amount) {
+                Ok(d) => {
+                    if origin == self.me && a.ongoing_increase() == 0 {
+                        self.bw.my_incr = None;
+                        self.bw.next_poll = None;
+                    }
+                    (d.new_bw, d.ack_to)
+                }
+                Err(BwError::Unexpected) | Err(_) => (None, None),
+            },
+            TobKind::Decr => (a.on_deliver_decr(origin, amount).ok().flatten(), None),
+            TobKind::App => (None, None),
+        };
+        if let Some(to) = ack_to {
+            if let Some(o) = self.bw.owed.get_mut(to) {
+                *o = Some(counter);
+            }
+            self.register(to + 1, Feed::BwAck, now);
+        }
+        if let Some(bw) = new_bw {
+            self.apply_bw(bw, now);
+        }
+    }
+
+    /// ACK of this process's INCR (lines 17–25).
+    pub(crate) fn on_bw_ack(&mut self, now: Instant, from: usize, counter: u32) {
+        if self.bw.my_incr != Some(counter) || self.bw.acked_by & (1u64 << from.min(63)) != 0 {
+            return;
+        }
+        self.bw.acked_by |= 1u64 << from.min(63);
+        let Some(a) = self.bw.alloc.as_mut() else {
+            return;
+        };
+        let new_bw = a.on_ack(from).ok().flatten();
+        if a.ongoing_increase() == 0 {
+            self.bw.my_incr = None;
+            self.bw.next_poll = None;
+        }
+        if let Some(bw) = new_bw {
+            self.apply_bw(bw, now);
+        }
+    }
+
+    /// The requester of INCR `counter` lacks our ACK: send it again if we
+    /// delivered that INCR.
+    pub(crate) fn on_bw_poll(&mut self, now: Instant, from: usize, counter: u32) {
+        if counter.wrapping_sub(self.tob.next_to_deliver[from]) >= 0x8000_0000 {
+            self.bw.owed[from] = Some(counter);
+            self.register(from + 1, Feed::BwAck, now);
+        }
+    }
+
+    /// Poll the members whose ACK is missing.
+    pub(crate) fn bandwidth_tick(&mut self, now: Instant) {
+        let Some(_) = self.bw.my_incr else {
+            self.bw.next_poll = None;
+            return;
+        };
+        self.bw.next_poll = Some(now + self.tob.rto);
+        let mut v = self.tob.view & !(1u64 << self.me) & !self.bw.acked_by;
+        while v != 0 {
+            let p = v.trailing_zeros() as usize;
+            v &= v - 1;
+            self.register(p + 1, Feed::BwPoll, now);
+        }
+    }
+
+    /// `BwAck` / `BwPoll` records, made when pulled.
+    pub(crate) fn pull_bandwidth(
+        &mut self,
+        s: usize,
+        feed: Feed,
+        w: &mut FrameWriter<'_>,
+    ) -> Pulled {
+        let peer = s - 1;
+        self.sinks[s].registered &= !feed.bit();
+        let r = match feed {
+            Feed::BwAck => match self.bw.owed[peer] {
+                Some(counter) => RecordRepr::BwAck { counter },
+                None => return Pulled::Done,
+            },
+            _ => match self.bw.my_incr {
+                Some(counter) => RecordRepr::BwPoll { counter },
+                None => return Pulled::Done,
+            },
+        };
+        if w.push(&r).is_err() {
+            self.sinks[s].registered |= feed.bit();
+            return Pulled::NoRoom;
+        }
+        if feed == Feed::BwAck {
+            self.bw.owed[peer] = None;
+        }
+        Pulled::Done
+    }
+
+    /// A view was installed: requirements of members that left are dropped.
+    pub(crate) fn on_view_installed(&mut self, now: Instant) {
+        self.view_since = now;
+        let live = self.tob.view;
+        let new_bw = self
+            .bw
+            .alloc
+            .as_mut()
+            .and_then(|a| a.on_view_change(live).ok().flatten());
+        if let Some(bw) = new_bw {
+            self.apply_bw(bw, now);
+        }
+        if self
+            .bw
+            .alloc
+            .as_ref()
+            .is_some_and(|a| a.ongoing_increase() == 0)
+        {
+            self.bw.my_incr = None;
+        }
+    }
+}

@@ -1,0 +1,1013 @@
+//! Uniform total order broadcast: the ordering subprotocol (FastCast §3.3, Fig. 2).
+//!
+//! Names follow Fig. 2: `pendings` (messages held until delivered),
+//! `seqnos` (the sequence number of each id), `acks`, `snToDeliver`
+//! (`next_deliver`), `sn` (the sequencer's next number). Every process sends
+//! its DATA to all (the cluster group: one IP multicast or a unicast fan-out,
+//! the host decides); the sequencer — the first process of the view — assigns
+//! numbers and sends ACK(id, sn) to all (`TobOrder`, many ids per record);
+//! every other process acknowledges; a process delivers `sn` once it has
+//! delivered `sn − 1` and every member of the view holds `sn`.
+//!
+//! Decisions where the paper leaves room:
+//! * **Cumulative acknowledgements.** Instead of re-broadcasting every
+//!   ACK(id, sn) (line 24), a process broadcasts `TobAck(cum)`: it holds data
+//!   *and* order of every number below `cum`. `acks[id][p] = 1` becomes
+//!   `cum[p] > sn`, so the work per message does not grow with N, and the
+//!   record is generated when the sink pulls it, from the freshest `cum`.
+//! * **Ids are `(origin, counter)`**, not `hash(p_i, m)`: unique by
+//!   construction, and the sequencer orders each origin's messages in counter
+//!   order, so delivery is also per-sender FIFO.
+//! * **Loss recovery.** DATA the sequencer never got is re-sent by its origin
+//!   on a timeout (line 34–37); a process missing order or data of numbers it
+//!   knows exist asks the sequencer for the range (`TobNack`), which answers
+//!   with order and data for at most [`NACK_SPAN`] numbers — ranges, not one
+//!   request per gap, and a bounded answer (Aeron #1958, Corosync #622).
+//! * **Flow control.** An origin has at most `window` undelivered messages;
+//!   `broadcast` returns `Full` beyond that (backpressure). A slow member
+//!   holds everybody back through its acknowledgements until the failure
+//!   detector excludes it; `Counters::tob_stalls` counts the stalled rounds.
+//! * **Retention.** A delivered message is freed once every member of the
+//!   view acknowledged it; messages delivered by a view change's
+//!   `forceDeliver` are acknowledged only in the next view, and until then
+//!   they stay available to a later recovery (see `membership`).
+
+use super::*;
+use crate::wire::order::{IdEntry, IdList, ID_LEN, TOB_ORDER_HEADER_LEN};
+
+/// Largest range one `TobNack` asks for and one answer repairs.
+pub const NACK_SPAN: u64 = 64;
+/// Messages of one origin that a process tracks at once (ids beyond are
+/// dropped and re-sent by their origin later).
+pub const PER_ORIGIN: usize = 128;
+/// Most members a total-order group has (views are 64-bit member sets).
+pub const MAX_MEMBERS: usize = 64;
+const NONE: u16 = u16::MAX;
+
+/// What a total-order payload is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum TobKind {
+    App = 0,
+    Incr = 1,
+    Decr = 2,
+}
+
+impl TobKind {
+    pub(crate) fn from_u8(k: u8) -> Option<Self> {
+        match k {
+            0 => Some(TobKind::App),
+            1 => Some(TobKind::Incr),
+            2 => Some(TobKind::Decr),
+            _ => None,
+        }
+    }
+}
+
+/// An entry of `pendings`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub(crate) origin: u8,
+    pub(crate) counter: u32,
+    pub(crate) kind: TobKind,
+    pub(crate) total_len: u32,
+    /// Storage, once the first slice arrived.
+    pub(crate) handle: Option<Handle>,
+    /// Bytes received so far (slices are merged; see `ranges`).
+    pub(crate) ranges: crate::reassembly::RangeSet,
+    pub(crate) complete: bool,
+    /// `seqnos[id]`.
+    pub(crate) sn: Option<u64>,
+    /// Delivered to the application (kept until acknowledged by all).
+    pub(crate) delivered: bool,
+    /// An `Item::Broadcast` for it waits in the cluster sink.
+    pub(crate) queued: bool,
+    /// Bytes of it already sent in the current transmission.
+    pub(crate) sent: u32,
+    pub(crate) cursor: Cursor,
+    /// Members (bit = peer index) that said in a RECOVER they hold its data.
+    pub(crate) claimed_by: u64,
+    /// Listed in a RECOVER of the view change under way.
+    pub(crate) in_union: bool,
+    /// Stored from the sending half of the pool (an own broadcast).
+    pub(crate) tx: bool,
+}
+
+/// State of the total order broadcast.
+pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
+    pub(crate) view_id: u32,
+    /// Members of the view, by peer index.
+    pub(crate) view: u64,
+    /// Peer index of the sequencer (first process of the view).
+    pub(crate) leader: u8,
+    pub(crate) pendings: [Option<Pending>; SLOTS],
+    pub(crate) free: heapless::Vec<u16, SLOTS>,
+    /// `(origin, counter % PER_ORIGIN)` → slot.
+    pub(crate) by_origin: [[u16; PER_ORIGIN]; SINKS],
+    /// `sn % SLOTS` → slot: the order known for numbers in
+    /// `[retained_from, retained_from + SLOTS)`.
+    pub(crate) ring: [u16; SLOTS],
+    /// Lowest number still held (delivered or not).
+    pub(crate) retained_from: u64,
+    /// snToDeliver.
+    pub(crate) next_deliver: u64,
+    /// Order and data of every number below are held: this process's ack.
+    pub(crate) known_end: u64,
+    /// Order of every number below is known (contiguously from `retained_from`).
+    pub(crate) order_end: u64,
+    /// Numbers below may be delivered without acknowledgements (forceDeliver).
+    pub(crate) forced_end: u64,
+    /// Sequencer: next number to assign (`sn`).
+    pub(crate) next_sn: u64,
+    /// Sequencer: numbers below were sent in `TobOrder` records.
+    pub(crate) order_sent: u64,
+    /// Cumulative acknowledgement of each member.
+    pub(crate) acks: [u64; SINKS],
+    /// Next counter of each origin to be given a number.
+    pub(crate) next_to_order: [u32; SINKS],
+    /// Next counter of each origin to be delivered (duplicates below it are dropped).
+    pub(crate) next_to_deliver: [u32; SINKS],
+    /// This process's next counter.
+    pub(crate) my_counter: u32,
+    /// This process's undelivered broadcasts.
+    pub(crate) outstanding: usize,
+    pub(crate) window: usize,
+    /// Sequencer repairs owed to each member: `[from, to)` and the byte
+    /// offset reached in the message at `from`.
+    pub(crate) repair: [(u64, u64, u32); SINKS],
+    /// When `known_end` last moved, to tell a stall.
+    pub(crate) progress_at: Instant,
+    pub(crate) rto: Duration,
+    pub(crate) next_tick: Option<Instant>,
+    /// Excluded from the view: this process must rejoin.
+    pub(crate) excluded: bool,
+}
+
+impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
+    pub(crate) fn new(view: u64, window: usize, rto: Duration, now: Instant) -> Self {
+        let mut free = heapless::Vec::new();
+        for i in (0..SLOTS).rev() {
+            let _ = free.push(i as u16);
+        }
+        Tob {
+            view_id: 0,
+            view,
+            leader: view.trailing_zeros() as u8,
+            pendings: [None; SLOTS],
+            free,
+            by_origin: [[NONE; PER_ORIGIN]; SINKS],
+            ring: [NONE; SLOTS],
+            retained_from: 0,
+            next_deliver: 0,
+            known_end: 0,
+            order_end: 0,
+            forced_end: 0,
+            next_sn: 0,
+            order_sent: 0,
+            acks: [0; SINKS],
+            next_to_order: [0; SINKS],
+            next_to_deliver: [0; SINKS],
+            my_counter: 0,
+            outstanding: 0,
+            window: window.clamp(1, PER_ORIGIN),
+            repair: [(0, 0, 0); SINKS],
+            progress_at: now,
+            rto,
+            next_tick: Some(now + rto),
+            excluded: false,
+        }
+    }
+
+    pub(crate) fn slot_of(&self, origin: u8, counter: u32) -> Option<u16> {
+        let s = *self
+            .by_origin
+            .get(origin as usize)?
+            .get(counter as usize % PER_ORIGIN)?;
+        let p = self.pendings.get(s as usize)?.as_ref()?;
+        (p.origin == origin && p.counter == counter).then_some(s)
+    }
+
+    pub(crate) fn ring_slot(&self, sn: u64) -> Option<u16> {
+        if sn < self.retained_from || sn >= self.retained_from + SLOTS as u64 {
+            return None;
+        }
+        let s = self.ring[(sn % SLOTS as u64) as usize];
+        let p = self.pendings.get(s as usize)?.as_ref()?;
+        (p.sn == Some(sn)).then_some(s)
+    }
+
+    /// A number may enter the ring without colliding with a retained one.
+    pub(crate) fn ring_has_room(&self, sn: u64) -> bool {
+        sn >= self.retained_from && sn < self.retained_from + SLOTS as u64
+    }
+
+    pub(crate) fn is_member(&self, p: usize) -> bool {
+        p < 64 && self.view & (1u64 << p) != 0
+    }
+
+    /// Smallest acknowledgement over the view's members.
+    pub(crate) fn min_ack(&self, me: usize) -> u64 {
+        let mut m = u64::MAX;
+        let mut v = self.view;
+        while v != 0 {
+            let p = v.trailing_zeros() as usize;
+            v &= v - 1;
+            let a = if p == me {
+                self.known_end
+            } else {
+                self.acks[p]
+            };
+            m = m.min(a);
+        }
+        m
+    }
+}
+
+/// A message id as the application sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MsgId {
+    /// Who broadcast it.
+    pub sender: NodeId,
+    /// The sender's per-sender counter.
+    pub counter: u32,
+}
+
+impl<
+        const SINKS: usize,
+        const QUEUE: usize,
+        const SLOTS: usize,
+        const BLOCKS: usize,
+        const INBOX: usize,
+        const MTU: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+{
+    /// Uniform total order broadcast (`utoBroadcast`): `payload` will be
+    /// delivered by every correct member, in the same order everywhere, as
+    /// [`Event::Delivered`]. Errors change nothing: [`Error::Full`] when this
+    /// process already has `window` undelivered broadcasts or storage is full
+    /// (retry after deliveries), [`Error::Oversized`], [`Error::NotMember`]
+    /// when this process was excluded from the view and has not rejoined.
+    pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<MsgId, Error> {
+        self.tob_broadcast(now, payload, TobKind::App)
+    }
+
+    pub(crate) fn tob_broadcast(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        kind: TobKind,
+    ) -> Result<MsgId, Error> {
+        if self.tob.excluded {
+            return Err(Error::NotMember);
+        }
+        if payload.len() > self.max_message {
+            return Err(Error::Oversized);
+        }
+        let me = self.me;
+        if self.tob.outstanding >= self.tob.window {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
+        let counter = self.tob.my_counter;
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
+        if self.tx_pool_bytes + blocks_bytes > self.pool_half()
+            || self.tob.free.is_empty()
+            || !self.tob_counter_fits(me, counter)
+        {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
+        let Ok(handle) = self.pool.store(payload) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        let Some(slot) = self.tob.free.pop() else {
+            self.pool.free(handle);
+            return Err(Error::Full);
+        };
+        self.tx_pool_bytes += blocks_bytes;
+        let mut ranges = crate::reassembly::RangeSet::default();
+        ranges.insert(0, payload.len() as u32);
+        self.tob.pendings[slot as usize] = Some(Pending {
+            origin: me as u8,
+            counter,
+            kind,
+            total_len: payload.len() as u32,
+            handle: Some(handle),
+            ranges,
+            complete: true,
+            sn: None,
+            delivered: false,
+            queued: false,
+            sent: 0,
+            cursor: self.pool.cursor(handle),
+            claimed_by: 0,
+            in_union: false,
+            tx: true,
+        });
+        self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
+        self.tob.my_counter = counter.wrapping_add(1);
+        self.tob.outstanding += 1;
+        self.counters.messages_accepted += 1;
+        // Send DATA to all (line 10), then the sequencer orders its own.
+        if !self.recovering() {
+            self.tob_queue_data(slot, now);
+            self.tob_try_order(me, now);
+        }
+        Ok(MsgId {
+            sender: self.id,
+            counter,
+        })
+    }
+
+    /// Whether a counter of `origin` lies in the window this process tracks.
+    fn tob_counter_fits(&self, origin: usize, counter: u32) -> bool {
+        counter.wrapping_sub(self.tob.next_to_deliver[origin]) < PER_ORIGIN as u32
+    }
+
+    /// Queues DATA of `slot` on the cluster sink (once).
+    pub(crate) fn tob_queue_data(&mut self, slot: u16, now: Instant) {
+        let Some(p) = self.tob.pendings[slot as usize].as_mut() else {
+            return;
+        };
+        if p.queued || !p.complete {
+            return;
+        }
+        let Some(h) = p.handle else { return };
+        p.queued = true;
+        p.sent = 0;
+        p.cursor = self.pool.cursor(h);
+        let meta = PacketMeta {
+            arrival: now,
+            size: p.total_len,
+            value: 0,
+            work: p.total_len,
+            slack: None,
+            class: urgency(Class::Data),
+            droppable: false,
+        };
+        match self.sinks[GROUP_SINK]
+            .port
+            .enqueue(Class::Data.index(), meta, Item::Broadcast(slot))
+        {
+            Admission::Refused(..) => {
+                // The class queue is full: the retransmission timer tries again.
+                if let Some(p) = self.tob.pendings[slot as usize].as_mut() {
+                    p.queued = false;
+                }
+            }
+            Admission::Admitted => self.activate(GROUP_SINK),
+            Admission::AdmittedPushedOut(victims) => {
+                for v in victims {
+                    self.discard(v.item);
+                }
+                self.activate(GROUP_SINK);
+            }
+        }
+    }
+
+    /// Writes DATA (or the next slice of it) of `slot` into the datagram.
+    pub(crate) fn pull_broadcast(&mut self, slot: u16, w: &mut FrameWriter<'_>) -> Pulled {
+        let Some(p) = self.tob.pendings.get(slot as usize).copied().flatten() else {
+            return Pulled::Done; // delivered and freed meanwhile
+        };
+        let Some(h) = p.handle else {
+            return Pulled::Done;
+        };
+        let hdr = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN;
+        let rest = (p.total_len - p.sent) as usize;
+        let room = w.remaining().saturating_sub(hdr);
+        let whole_fits_empty =
+            hdr + p.total_len as usize <= self.integrity.max_frame_len(self.mtu) - Header::LEN;
+        if p.sent == 0 && room < rest && whole_fits_empty {
+            return Pulled::NoRoom; // goes whole in the next datagram
+        }
+        let n = room.min(rest);
+        if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+            return Pulled::NoRoom;
+        }
+        let mut cursor = p.cursor;
+        let pool = &self.pool;
+        let offset = p.sent;
+        let origin = self.peers[p.origin as usize].id.0;
+        let ok = w
+            .push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
+                b[0..2].copy_from_slice(&origin.to_be_bytes());
+                b[2..6].copy_from_slice(&p.counter.to_be_bytes());
+                b[6] = p.kind as u8;
+                b[7..11].copy_from_slice(&p.total_len.to_be_bytes());
+                b[11..15].copy_from_slice(&offset.to_be_bytes());
+                pool.read_at(h, &mut cursor, offset as usize, &mut b[15..]);
+            })
+            .is_ok();
+        if !ok {
+            return Pulled::NoRoom;
+        }
+        if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
+            pm.sent += n as u32;
+            pm.cursor = cursor;
+            if pm.sent >= pm.total_len {
+                pm.queued = false;
+                pm.sent = 0;
+                return Pulled::Done;
+            }
+        }
+        Pulled::Partial
+    }
+
+    /// Takes a slice of DATA (lines 13–21). Returns the slot once complete.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn tob_on_data(
+        &mut self,
+        now: Instant,
+        origin: usize,
+        counter: u32,
+        kind: TobKind,
+        total_len: u32,
+        offset: u32,
+        bytes: &[u8],
+    ) -> Option<u16> {
+        if counter.wrapping_sub(self.tob.next_to_deliver[origin]) >= 0x8000_0000 {
+            return None; // already delivered: a duplicate
+        }
+        let slot = match self.tob.slot_of(origin as u8, counter) {
+            Some(s) => s,
+            None => {
+                if !self.tob_counter_fits(origin, counter) {
+                    self.counters.drop(DropReason::NoBufferSpace);
+                    return None;
+                }
+                let occupied = self.tob.by_origin[origin][counter as usize % PER_ORIGIN];
+                if occupied != NONE && self.tob.pendings[occupied as usize].is_some() {
+                    return None;
+                }
+                let slot = self.tob.free.pop()?;
+                self.tob.pendings[slot as usize] = Some(Pending {
+                    origin: origin as u8,
+                    counter,
+                    kind,
+                    total_len,
+                    handle: None,
+                    ranges: crate::reassembly::RangeSet::default(),
+                    complete: false,
+                    sn: None,
+                    delivered: false,
+                    queued: false,
+                    sent: 0,
+                    cursor: Cursor::default(),
+                    claimed_by: 0,
+                    in_union: false,
+                    tx: false,
+                });
+                self.tob.by_origin[origin][counter as usize % PER_ORIGIN] = slot;
+                slot
+            }
+        };
+        self.tob_store_slice(slot, kind, total_len, offset, bytes)?;
+        let complete = self.tob.pendings[slot as usize].is_some_and(|p| p.complete);
+        if complete {
+            self.tob_try_order(origin, now);
+            self.tob_advance_known(now);
+        }
+        Some(slot)
+    }
+
+    /// Writes a slice into a pending entry; `None` when storage is short.
+    pub(crate) fn tob_store_slice(
+        &mut self,
+        slot: u16,
+        kind: TobKind,
+        total_len: u32,
+        offset: u32,
+        bytes: &[u8],
+    ) -> Option<()> {
+        let p = self.tob.pendings[slot as usize].as_mut()?;
+        if p.complete {
+            return Some(());
+        }
+        if p.handle.is_none() {
+            // An entry created from a RECOVER or an ORDER knows no length yet.
+            p.total_len = total_len;
+            p.kind = kind;
+            let blocks = Pool::<BLOCKS>::blocks_for(total_len as usize) * crate::pool::BLOCK_LEN;
+            if self.rx_tob_bytes + blocks > self.pool_half() {
+                self.counters.drop(DropReason::NoBufferSpace);
+                return None;
+            }
+            let Ok(h) = self.pool.alloc(total_len as usize) else {
+                self.counters.drop(DropReason::NoBufferSpace);
+                return None;
+            };
+            self.rx_tob_bytes += blocks;
+            let p = self.tob.pendings[slot as usize].as_mut()?;
+            p.handle = Some(h);
+            p.cursor = self.pool.cursor(h);
+        }
+        let p = self.tob.pendings[slot as usize].as_mut()?;
+        if p.total_len != total_len {
+            return None;
+        }
+        let h = p.handle?;
+        let end = offset + bytes.len() as u32;
+        let mut r = p.ranges;
+        if !r.insert(offset, end) {
+            return None;
+        }
+        self.pool.write(h, offset as usize, bytes);
+        let p = self.tob.pendings[slot as usize].as_mut()?;
+        p.ranges = r;
+        p.complete = total_len == 0 || p.ranges.covers(total_len);
+        Some(())
+    }
+
+    /// Sequencer: numbers every complete message of `origin` that is next in
+    /// its counter order (lines 14–19, FIFO per origin).
+    pub(crate) fn tob_try_order(&mut self, origin: usize, now: Instant) {
+        if self.tob.leader as usize != self.me || self.recovering() || !self.tob.is_member(origin) {
+            return;
+        }
+        let mut assigned = false;
+        loop {
+            let c = self.tob.next_to_order[origin];
+            let Some(slot) = self.tob.slot_of(origin as u8, c) else {
+                break;
+            };
+            let Some(p) = self.tob.pendings[slot as usize] else {
+                break;
+            };
+            if !p.complete || p.sn.is_some() {
+                break;
+            }
+            let sn = self.tob.next_sn;
+            if !self.tob.ring_has_room(sn) {
+                break; // resumes when deliveries free the ring
+            }
+            self.tob_set_order(slot, sn);
+            self.tob.next_sn = sn + 1;
+            assigned = true;
+        }
+        if assigned {
+            self.register(GROUP_SINK, Feed::TobOrder, now);
+            self.tob_advance_known(now);
+        }
+    }
+
+    /// Records `seqnos[slot] = sn`.
+    pub(crate) fn tob_set_order(&mut self, slot: u16, sn: u64) {
+        let Some(p) = self.tob.pendings[slot as usize].as_mut() else {
+            return;
+        };
+        p.sn = Some(sn);
+        let (o, c) = (p.origin as usize, p.counter);
+        self.tob.ring[(sn % SLOTS as u64) as usize] = slot;
+        if c.wrapping_sub(self.tob.next_to_order[o]) < 0x8000_0000 {
+            self.tob.next_to_order[o] = c.wrapping_add(1);
+        }
+        while self.tob.ring_slot(self.tob.order_end).is_some() {
+            self.tob.order_end += 1;
+        }
+    }
+
+    /// Moves this process's acknowledgement forward over numbers whose order
+    /// and data it holds, and registers the ACK feed if it moved.
+    pub(crate) fn tob_advance_known(&mut self, now: Instant) {
+        let before = self.tob.known_end;
+        while let Some(s) = self.tob.ring_slot(self.tob.known_end) {
+            if !self.tob.pendings[s as usize].is_some_and(|p| p.complete) {
+                break;
+            }
+            self.tob.known_end += 1;
+        }
+        if self.tob.known_end != before {
+            self.tob.progress_at = now;
+            self.register(GROUP_SINK, Feed::TobAck, now);
+            self.tob_try_deliver();
+        }
+    }
+
+    /// Sequencer's ORDER (line 19), batched: consecutive numbers not yet sent.
+    pub(crate) fn pull_tob_order(
+        &mut self,
+        s: usize,
+        now: Instant,
+        w: &mut FrameWriter<'_>,
+    ) -> Pulled {
+        let from = self.tob.order_sent.max(self.tob.retained_from);
+        let to = self.tob.next_sn;
+        if from >= to {
+            self.sinks[s].registered &= !Feed::TobOrder.bit();
+            return Pulled::Done;
+        }
+        match self.write_order(w, from, to) {
+            Some(end) => {
+                self.tob.order_sent = end;
+                self.sinks[s].registered &= !Feed::TobOrder.bit();
+                if end < to {
+                    self.register(s, Feed::TobOrder, now);
+                    return Pulled::Partial;
+                }
+                Pulled::Done
+            }
+            None => Pulled::NoRoom,
+        }
+    }
+
+    /// Writes a `TobOrder` for as many numbers of `[from, to)` as fit;
+    /// returns the end written.
+    fn write_order(&self, w: &mut FrameWriter<'_>, from: u64, to: u64) -> Option<u64> {
+        let room = w
+            .remaining()
+            .checked_sub(wire::RECORD_HEADER_LEN + TOB_ORDER_HEADER_LEN)?
+            / ID_LEN;
+        let mut n = 0usize;
+        while n < room && from + (n as u64) < to && self.tob.ring_slot(from + n as u64).is_some() {
+            n += 1;
+        }
+        if n == 0 {
+            return None;
+        }
+        let view = self.tob.view_id;
+        let tob = &self.tob;
+        let peers = &self.peers;
+        w.push_with(KIND_TOB_ORDER, TOB_ORDER_HEADER_LEN + n * ID_LEN, |b| {
+            b[0..4].copy_from_slice(&view.to_be_bytes());
+            b[4..12].copy_from_slice(&from.to_be_bytes());
+            for i in 0..n {
+                let p = tob
+                    .ring_slot(from + i as u64)
+                    .and_then(|s| tob.pendings[s as usize]);
+                if let Some(p) = p {
+                    let e = IdEntry {
+                        origin: peers[p.origin as usize].id.0,
+                        counter: p.counter,
+                        flags: 0,
+                    };
+                    IdList::write(&mut b[TOB_ORDER_HEADER_LEN..], i, e);
+                }
+            }
+        })
+        .ok()?;
+        Some(from + n as u64)
+    }
+
+    /// Takes ACK(id, sn) from the sequencer (lines 22–28).
+    pub(crate) fn tob_on_order(
+        &mut self,
+        now: Instant,
+        from: usize,
+        view: u32,
+        first_sn: u64,
+        ids: IdList<'_>,
+    ) {
+        if view != self.tob.view_id || from != self.tob.leader as usize || from == self.me {
+            return;
+        }
+        for (i, e) in ids.iter().enumerate() {
+            let sn = first_sn + i as u64;
+            if sn < self.tob.next_deliver || self.tob.ring_slot(sn).is_some() {
+                continue;
+            }
+            if !self.tob.ring_has_room(sn) {
+                break; // beyond what this process can hold: NACKed later
+            }
+            let Some(o) = self.peer_index(NodeId(e.origin)) else {
+                continue;
+            };
+            if e.counter.wrapping_sub(self.tob.next_to_deliver[o]) >= 0x8000_0000 {
+                continue;
+            }
+            let slot = match self.tob.slot_of(o as u8, e.counter) {
+                Some(s) => s,
+                None => {
+                    // Order before data: hold the number, the data follows.
+                    if !self.tob_counter_fits(o, e.counter) {
+                        continue;
+                    }
+                    let Some(s) = self.tob.free.pop() else { break };
+                    self.tob.pendings[s as usize] = Some(Pending {
+                        origin: o as u8,
+                        counter: e.counter,
+                        kind: TobKind::App,
+                        total_len: 0,
+                        handle: None,
+                        ranges: crate::reassembly::RangeSet::default(),
+                        complete: false,
+                        sn: None,
+                        delivered: false,
+                        queued: false,
+                        sent: 0,
+                        cursor: Cursor::default(),
+                        claimed_by: 0,
+                        in_union: false,
+                        tx: false,
+                    });
+                    self.tob.by_origin[o][e.counter as usize % PER_ORIGIN] = s;
+                    s
+                }
+            };
+            if self.tob.pendings[slot as usize].is_some_and(|p| p.sn.is_none()) {
+                self.tob_set_order(slot, sn);
+            }
+        }
+        self.tob_advance_known(now);
+    }
+
+    /// This process's cumulative ACK (line 24), made when pulled.
+    pub(crate) fn pull_tob_ack(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let r = RecordRepr::TobAck {
+            view: self.tob.view_id,
+            cum: self.tob.known_end,
+        };
+        if w.push(&r).is_err() {
+            return Pulled::NoRoom;
+        }
+        self.sinks[s].registered &= !Feed::TobAck.bit();
+        Pulled::Done
+    }
+
+    /// Takes a cumulative ACK.
+    pub(crate) fn tob_on_ack(&mut self, from: usize, view: u32, cum: u64) {
+        if view != self.tob.view_id || !self.tob.is_member(from) {
+            return;
+        }
+        if cum > self.tob.acks[from] {
+            self.tob.acks[from] = cum;
+            self.tob_try_deliver();
+            self.tob_release();
+        }
+    }
+
+    /// tryDeliver (lines 29–33): deliver in number order every message all
+    /// members hold (or that a view change forced), as the inbox allows.
+    pub(crate) fn tob_try_deliver(&mut self) {
+        if self.recovering() {
+            return;
+        }
+        let end = self.tob.min_ack(self.me).max(self.tob.forced_end);
+        while self.tob.next_deliver < end {
+            let sn = self.tob.next_deliver;
+            let Some(slot) = self.tob.ring_slot(sn) else {
+                if sn < self.tob.forced_end {
+                    // forceDeliver skipped it: nobody held its data.
+                    self.tob.next_deliver += 1;
+                    continue;
+                }
+                break;
+            };
+            let Some(p) = self.tob.pendings[slot as usize] else {
+                break;
+            };
+            if !p.complete {
+                if sn < self.tob.forced_end {
+                    self.tob.next_deliver += 1;
+                    continue;
+                }
+                break;
+            }
+            if p.kind == TobKind::App {
+                let Some(h) = p.handle else { break };
+                if !self.inbox.can_fit(1, h.len()) {
+                    break; // resumes from poll_event
+                }
+                let sender = self.peers[p.origin as usize].id;
+                let pool = &self.pool;
+                self.inbox
+                    .push_with(EventMeta::Delivered { sn, sender }, h.len(), |b| {
+                        pool.read(h, b);
+                    });
+                self.counters.messages_delivered += 1;
+            } else {
+                let mut amount = [0u8; 8];
+                if let Some(h) = p.handle {
+                    self.pool.read(h, &mut amount);
+                }
+                self.on_bandwidth_request(
+                    p.origin as usize,
+                    p.kind,
+                    p.counter,
+                    u64::from_be_bytes(amount),
+                );
+            }
+            let o = p.origin as usize;
+            if p.counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000 {
+                self.tob.next_to_deliver[o] = p.counter.wrapping_add(1);
+            }
+            if o == self.me {
+                self.tob.outstanding = self.tob.outstanding.saturating_sub(1);
+            }
+            if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
+                pm.delivered = true;
+            }
+            self.tob.next_deliver += 1;
+        }
+        self.tob_release();
+    }
+
+    /// Frees delivered messages every member acknowledged.
+    pub(crate) fn tob_release(&mut self) {
+        if self.recovering() {
+            return;
+        }
+        let stable = self.tob.min_ack(self.me).min(self.tob.next_deliver);
+        while self.tob.retained_from < stable {
+            let sn = self.tob.retained_from;
+            if let Some(slot) = self.tob.ring_slot(sn) {
+                self.tob_free(slot);
+            }
+            self.tob.ring[(sn % SLOTS as u64) as usize] = NONE;
+            self.tob.retained_from += 1;
+        }
+        self.tob.order_end = self.tob.order_end.max(self.tob.retained_from);
+        self.tob.known_end = self.tob.known_end.max(self.tob.retained_from);
+    }
+
+    /// Returns a pending entry's storage.
+    pub(crate) fn tob_free(&mut self, slot: u16) {
+        let Some(p) = self.tob.pendings[slot as usize].take() else {
+            return;
+        };
+        if let Some(h) = p.handle {
+            let bytes = Pool::<BLOCKS>::blocks_for(h.len()) * crate::pool::BLOCK_LEN;
+            if p.tx {
+                self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(bytes);
+            } else {
+                self.rx_tob_bytes = self.rx_tob_bytes.saturating_sub(bytes);
+            }
+            self.pool.free(h);
+        }
+        let o = p.origin as usize;
+        if self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] == slot {
+            self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] = NONE;
+        }
+        let _ = self.tob.free.push(slot);
+    }
+
+    /// Periodic work: re-send DATA nobody ordered, ask for what is missing,
+    /// repeat the ACK while others wait (lines 34–37, and the NACK path).
+    pub(crate) fn tob_tick(&mut self, now: Instant) {
+        self.tob.next_tick = Some(now + self.tob.rto);
+        if self.recovering() || self.tob.excluded {
+            return;
+        }
+        // Own messages the sequencer has not numbered yet: send again.
+        let me = self.me;
+        let start = self.tob.next_to_order[me].max(self.tob.next_to_deliver[me]);
+        let mut c = start;
+        while c != self.tob.my_counter {
+            if let Some(slot) = self.tob.slot_of(me as u8, c) {
+                if self.tob.pendings[slot as usize].is_some_and(|p| p.sn.is_none() && !p.queued) {
+                    self.counters.retransmissions += 1;
+                    self.tob_queue_data(slot, now);
+                }
+            }
+            c = c.wrapping_add(1);
+        }
+        let waiting = self.tob.next_deliver < self.tob.known_end
+            || self.tob.acks.iter().any(|&a| a > self.tob.known_end)
+            || self.tob.order_end > self.tob.known_end;
+        let stalled = now.saturating_since(self.tob.progress_at) >= self.tob.rto;
+        if waiting {
+            // Others may have missed our ACK.
+            self.register(GROUP_SINK, Feed::TobAck, now);
+        }
+        if stalled && self.tob.leader as usize != me {
+            let known_elsewhere = self
+                .tob
+                .acks
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0)
+                .max(self.tob.order_end);
+            if known_elsewhere > self.tob.known_end {
+                self.counters.tob_stalls += 1;
+                let leader = self.tob.leader as usize;
+                self.tob.repair[leader] = (
+                    self.tob.known_end,
+                    self.tob.known_end + NACK_SPAN.min(known_elsewhere - self.tob.known_end),
+                    0,
+                );
+                self.register(leader + 1, Feed::TobNack, now);
+            }
+        }
+        if self.tob.leader as usize == me && self.tob.order_sent < self.tob.next_sn {
+            self.register(GROUP_SINK, Feed::TobOrder, now);
+        }
+    }
+
+    /// A NACK to the sequencer (made when pulled; the range is in `repair[leader]`).
+    pub(crate) fn pull_tob_nack(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let leader = self.tob.leader as usize;
+        let (from, to, _) = self.tob.repair[leader];
+        self.sinks[s].registered &= !Feed::TobNack.bit();
+        let from = from.max(self.tob.known_end);
+        if from >= to {
+            return Pulled::Done;
+        }
+        let r = RecordRepr::TobNack {
+            view: self.tob.view_id,
+            from_sn: from,
+            to_sn: to,
+        };
+        if w.push(&r).is_err() {
+            self.sinks[s].registered |= Feed::TobNack.bit();
+            return Pulled::NoRoom;
+        }
+        Pulled::Done
+    }
+
+    /// Sequencer: a member asks for order and data of `[from, to)`.
+    pub(crate) fn tob_on_nack(
+        &mut self,
+        now: Instant,
+        from: usize,
+        view: u32,
+        from_sn: u64,
+        to_sn: u64,
+    ) {
+        if view != self.tob.view_id || self.tob.leader as usize != self.me || self.recovering() {
+            return;
+        }
+        let lo = from_sn.max(self.tob.retained_from);
+        let hi = to_sn.min(lo + NACK_SPAN).min(self.tob.next_sn);
+        if lo >= hi {
+            return;
+        }
+        self.tob.repair[from] = (lo, hi, 0);
+        self.register(from + 1, Feed::TobRepair, now);
+    }
+
+    /// Sequencer's answer to a NACK: order then data of the range, unicast.
+    pub(crate) fn pull_tob_repair(
+        &mut self,
+        s: usize,
+        now: Instant,
+        w: &mut FrameWriter<'_>,
+    ) -> Pulled {
+        let peer = s - 1;
+        let (from, to, offset) = self.tob.repair[peer];
+        if from >= to {
+            self.sinks[s].registered &= !Feed::TobRepair.bit();
+            return Pulled::Done;
+        }
+        if offset == 0 && from == self.tob.repair[peer].0 && w.records() == 0 {
+            // Order of the whole range first (it is small).
+            if self.write_order(w, from, to).is_none() {
+                return Pulled::NoRoom;
+            }
+        }
+        let mut cur = from;
+        let mut off = offset;
+        while cur < to {
+            let Some(slot) = self.tob.ring_slot(cur) else {
+                cur += 1;
+                off = 0;
+                continue;
+            };
+            let Some(p) = self.tob.pendings[slot as usize] else {
+                break;
+            };
+            let Some(h) = p.handle else {
+                cur += 1;
+                continue;
+            };
+            let hdr = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN;
+            let rest = (p.total_len - off) as usize;
+            let room = w.remaining().saturating_sub(hdr);
+            let n = room.min(rest);
+            if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+                break;
+            }
+            let origin = self.peers[p.origin as usize].id.0;
+            let pool = &self.pool;
+            let mut cursor = pool.cursor(h);
+            let ok = w
+                .push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
+                    b[0..2].copy_from_slice(&origin.to_be_bytes());
+                    b[2..6].copy_from_slice(&p.counter.to_be_bytes());
+                    b[6] = p.kind as u8;
+                    b[7..11].copy_from_slice(&p.total_len.to_be_bytes());
+                    b[11..15].copy_from_slice(&off.to_be_bytes());
+                    pool.read_at(h, &mut cursor, off as usize, &mut b[15..]);
+                })
+                .is_ok();
+            if !ok {
+                break;
+            }
+            self.counters.retransmissions += 1;
+            off += n as u32;
+            if off >= p.total_len {
+                cur += 1;
+                off = 0;
+            }
+        }
+        self.tob.repair[peer] = (cur, to, off);
+        self.sinks[s].registered &= !Feed::TobRepair.bit();
+        if cur < to {
+            self.register(s, Feed::TobRepair, now);
+            return Pulled::Partial;
+        }
+        Pulled::Done
+    }
+}
