@@ -1318,16 +1318,8 @@ impl<
                 view,
                 first_sn,
                 ids,
-            } => {
-                if !self.recovering() {
-                    self.tob_on_order(now, p, view, first_sn, ids);
-                }
-            }
-            RecordRepr::TobAck { view, cum } => {
-                if !self.recovering() {
-                    self.tob_on_ack(p, view, cum);
-                }
-            }
+            } if !self.recovering() => self.tob_on_order(now, p, view, first_sn, ids),
+            RecordRepr::TobAck { view, cum } if !self.recovering() => self.tob_on_ack(p, view, cum),
             RecordRepr::TobNack {
                 view,
                 from_sn,
