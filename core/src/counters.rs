@@ -54,11 +54,13 @@ pub enum DropReason {
     IgnoredRecord = 11,
     /// An incomplete message abandoned to make room for a new one.
     ReassemblyEvicted = 12,
+    /// A queued entry that could not fit even in an empty datagram.
+    Unsendable = 13,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 }
 
 /// The node's counters.

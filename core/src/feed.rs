@@ -69,6 +69,8 @@ pub enum Feed {
     BwAck = 11,
     /// The bandwidth-increase requester asks for missing ACKs.
     BwPoll = 12,
+    /// Tells a process outside the view which view it missed (unicast).
+    ViewNotice = 13,
 }
 
 impl Feed {

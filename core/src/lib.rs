@@ -89,6 +89,8 @@ pub use addr::{Destination, GroupId, NodeId, Transmit};
 pub use counters::{Counters, DropReason, SendReason};
 pub use feed::Class;
 pub use nb;
-pub use node::{Config, Error, Event, HostNode, Node, RateLimit, SendOptions, SmallNode};
+pub use node::{
+    Config, Error, Event, HostNode, MsgId, Node, RateLimit, SendOptions, SmallNode, ViewPolicy,
+};
 pub use time::{Duration, Instant};
 pub use wire::Integrity;

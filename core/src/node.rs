@@ -38,7 +38,7 @@ mod sequencer;
 
 pub use bandwidth::BandwidthState;
 pub use membership::ViewPolicy;
-pub use sequencer::{MsgId, MAX_MEMBERS, NACK_SPAN, PER_ORIGIN};
+pub use sequencer::{MsgId, TobStatus, MAX_MEMBERS, NACK_SPAN, PER_ORIGIN};
 
 use crate::addr::{Destination, GroupId, NodeId, Transmit};
 use crate::control::{ControlPolicy, Readiness, TokenBucket, Window};
@@ -797,6 +797,7 @@ impl<
     fn register(&mut self, s: usize, feed: Feed, now: Instant) {
         let sink = &mut self.sinks[s];
         if sink.registered & feed.bit() != 0 {
+            self.activate(s);
             return;
         }
         let meta = PacketMeta {
@@ -1000,6 +1001,21 @@ impl<
                         self.free_out(slot);
                     }
                 }
+                Pulled::NoRoom if w.records() == 0 => {
+                    // Cannot fit even in an empty datagram: it never will.
+                    // Dropping it keeps the sink from stalling behind it.
+                    self.sinks[s].port.dequeue();
+                    match item {
+                        Item::Intent(feed) => self.sinks[s].registered &= !feed.bit(),
+                        Item::Broadcast(slot) => {
+                            if let Some(p) = self.tob.pendings[slot as usize].as_mut() {
+                                p.queued = false;
+                            }
+                        }
+                        Item::Message(slot) => self.free_out(slot),
+                    }
+                    self.counters.drop(DropReason::Unsendable);
+                }
                 Pulled::Partial | Pulled::NoRoom => {
                     reason = SendReason::Full;
                     break;
@@ -1046,6 +1062,7 @@ impl<
             Feed::Forward => return self.pull_forward(s, now, w),
             Feed::Join => return self.pull_join(s, w),
             Feed::BwAck | Feed::BwPoll => return self.pull_bandwidth(s, feed, w),
+            Feed::ViewNotice => return self.pull_view_notice(s, w),
         };
         if w.push(&repr).is_err() {
             return Pulled::NoRoom;
@@ -1269,6 +1286,19 @@ impl<
 
     /// Applies a record of the total order broadcast from peer `p`.
     fn apply_order_record(&mut self, now: Instant, p: usize, rec: RecordRepr<'_>) {
+        let stale_view = match rec {
+            RecordRepr::TobOrder { view, .. }
+            | RecordRepr::TobAck { view, .. }
+            | RecordRepr::TobNack { view, .. } => Some(view),
+            _ => None,
+        };
+        if let Some(view) = stale_view {
+            if view < self.tob.view_id && !self.tob.is_member(p) && !self.recovering() {
+                // A process left out of a view it did not hear of: tell it.
+                self.register(p + 1, Feed::ViewNotice, now);
+                return;
+            }
+        }
         match rec {
             RecordRepr::TobData {
                 origin,
@@ -1319,7 +1349,11 @@ impl<
                 first_sn,
                 ids,
             } if !self.recovering() => self.tob_on_order(now, p, view, first_sn, ids),
-            RecordRepr::TobAck { view, cum } if !self.recovering() => self.tob_on_ack(p, view, cum),
+            RecordRepr::TobAck {
+                view,
+                cum,
+                delivered,
+            } if !self.recovering() => self.tob_on_ack(now, p, view, cum, delivered),
             RecordRepr::TobNack {
                 view,
                 from_sn,

@@ -790,6 +790,7 @@ impl<
         for f in self.forward.iter_mut() {
             f.clear();
         }
+        self.recount_ordered_bytes();
         self.counters.view_changes += 1;
         self.push_view_event();
         self.on_view_installed(now);
@@ -831,6 +832,33 @@ impl<
         }
         self.joiners |= bit(from);
         self.maybe_propose(now);
+    }
+
+    /// The current view, told to a process outside it, made when pulled.
+    pub(crate) fn pull_view_notice(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        self.sinks[s].registered &= !Feed::ViewNotice.bit();
+        let (vid, members) = (self.tob.view_id, self.tob.view);
+        let n = members.count_ones() as usize;
+        let peers = &self.peers;
+        let ok = w
+            .push_with(KIND_VIEW_CHANGE, 4 + 2 * n, |b| {
+                b[0..4].copy_from_slice(&vid.to_be_bytes());
+                let mut v = members;
+                let mut i = 0;
+                while v != 0 {
+                    let p = v.trailing_zeros() as usize;
+                    v &= v - 1;
+                    b[4 + 2 * i..6 + 2 * i].copy_from_slice(&peers[p].id.0.to_be_bytes());
+                    i += 1;
+                }
+            })
+            .is_ok();
+        if ok {
+            Pulled::Done
+        } else {
+            self.sinks[s].registered |= Feed::ViewNotice.bit();
+            Pulled::NoRoom
+        }
     }
 
     /// The Join request of a process outside the view, made when pulled.

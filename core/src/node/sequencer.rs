@@ -139,6 +139,8 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) progress_at: Instant,
     pub(crate) rto: Duration,
     pub(crate) next_tick: Option<Instant>,
+    /// Sequencer: bytes of numbered messages not yet stable (its window).
+    pub(crate) ordered_bytes: usize,
     /// Excluded from the view: this process must rejoin.
     pub(crate) excluded: bool,
 }
@@ -174,6 +176,7 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             progress_at: now,
             rto,
             next_tick: Some(now + rto),
+            ordered_bytes: 0,
             excluded: false,
         }
     }
@@ -223,6 +226,34 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
     }
 }
 
+/// A snapshot of the total order's progress, for hosts and tests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TobStatus {
+    /// The view's id.
+    pub view_id: u32,
+    /// The sequencer.
+    pub sequencer: NodeId,
+    /// snToDeliver.
+    pub next_deliver: u64,
+    /// This process's acknowledgement (order and data held below it).
+    pub known_end: u64,
+    /// Order known below it.
+    pub order_end: u64,
+    /// Lowest number still held.
+    pub retained_from: u64,
+    /// Sequencer's next number (meaningful at the sequencer).
+    pub next_sn: u64,
+    /// Smallest acknowledgement over the view.
+    pub min_ack: u64,
+    /// This process's undelivered broadcasts.
+    pub outstanding: usize,
+    /// Entries of `pendings` in use.
+    pub pendings: usize,
+    /// A view change is under way.
+    pub recovering: bool,
+}
+
 /// A message id as the application sees it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -250,6 +281,47 @@ impl<
     /// when this process was excluded from the view and has not rejoined.
     pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<MsgId, Error> {
         self.tob_broadcast(now, payload, TobKind::App)
+    }
+
+    /// Progress of the total order broadcast.
+    pub fn tob_status(&self) -> TobStatus {
+        TobStatus {
+            view_id: self.tob.view_id,
+            sequencer: self.peers[self.tob.leader as usize].id,
+            next_deliver: self.tob.next_deliver,
+            known_end: self.tob.known_end,
+            order_end: self.tob.order_end,
+            retained_from: self.tob.retained_from,
+            next_sn: self.tob.next_sn,
+            min_ack: self.tob.min_ack(self.me),
+            outstanding: self.tob.outstanding,
+            pendings: SLOTS - self.tob.free.len(),
+            recovering: self.recovering(),
+        }
+    }
+
+    /// Entries of `pendings` as (origin, counter, sn, complete, has storage,
+    /// length): for debugging and tests.
+    #[doc(hidden)]
+    pub fn tob_pendings(
+        &self,
+    ) -> impl Iterator<Item = (NodeId, u32, Option<u64>, bool, bool, u32)> + '_ {
+        self.tob.pendings.iter().flatten().map(|p| {
+            (
+                self.peers[p.origin as usize].id,
+                p.counter,
+                p.sn,
+                p.complete,
+                p.handle.is_some(),
+                p.total_len,
+            )
+        })
+    }
+
+    /// Pool bytes held by received total-order messages (debugging).
+    #[doc(hidden)]
+    pub fn tob_rx_bytes(&self) -> usize {
+        self.rx_tob_bytes
     }
 
     pub(crate) fn tob_broadcast(
@@ -491,7 +563,21 @@ impl<
             p.total_len = total_len;
             p.kind = kind;
             let blocks = Pool::<BLOCKS>::blocks_for(total_len as usize) * crate::pool::BLOCK_LEN;
-            if self.rx_tob_bytes + blocks > self.pool_half() {
+            // Unnumbered data may fill half the receive budget; numbered
+            // data the whole (see `order_window_bytes`).
+            // The next message of its origin to be numbered counts as
+            // numbered: refusing it would block that origin's FIFO for good.
+            let next = p.counter == self.tob.next_to_order[p.origin as usize];
+            let urgent = p.sn.is_some() || next;
+            let limit = if urgent {
+                self.pool_half()
+            } else {
+                self.pool_half() / 2
+            };
+            if urgent && self.rx_tob_bytes + blocks > limit {
+                self.evict_unnumbered(self.rx_tob_bytes + blocks - limit, slot);
+            }
+            if self.rx_tob_bytes + blocks > limit {
                 self.counters.drop(DropReason::NoBufferSpace);
                 return None;
             }
@@ -521,6 +607,30 @@ impl<
         Some(())
     }
 
+    /// Frees received, unnumbered messages (their origins send them again)
+    /// until `need` bytes are free, so that numbered data always finds room.
+    /// A scan of the pending table: only under storage pressure.
+    fn evict_unnumbered(&mut self, need: usize, keep: u16) {
+        let mut freed = 0;
+        for slot in (0..SLOTS).rev() {
+            if freed >= need {
+                break;
+            }
+            let Some(p) = self.tob.pendings[slot] else {
+                continue;
+            };
+            let next = p.counter == self.tob.next_to_order[p.origin as usize];
+            if slot as u16 == keep || p.sn.is_some() || p.tx || next || p.in_union || p.queued {
+                continue;
+            }
+            if let Some(h) = p.handle {
+                freed += Pool::<BLOCKS>::blocks_for(h.len()) * crate::pool::BLOCK_LEN;
+                self.counters.drop(DropReason::NoBufferSpace);
+                self.tob_free(slot as u16);
+            }
+        }
+    }
+
     /// Sequencer: numbers every complete message of `origin` that is next in
     /// its counter order (lines 14–19, FIFO per origin).
     pub(crate) fn tob_try_order(&mut self, origin: usize, now: Instant) {
@@ -540,9 +650,14 @@ impl<
                 break;
             }
             let sn = self.tob.next_sn;
-            if !self.tob.ring_has_room(sn) {
-                break; // resumes when deliveries free the ring
+            let len = p.total_len as usize;
+            if !self.tob.ring_has_room(sn)
+                || (self.tob.ordered_bytes > 0
+                    && self.tob.ordered_bytes + len > self.order_window_bytes())
+            {
+                break; // resumes when deliveries free the ring or the window
             }
+            self.tob.ordered_bytes += len;
             self.tob_set_order(slot, sn);
             self.tob.next_sn = sn + 1;
             assigned = true;
@@ -718,6 +833,7 @@ impl<
         let r = RecordRepr::TobAck {
             view: self.tob.view_id,
             cum: self.tob.known_end,
+            delivered: self.tob.next_deliver,
         };
         if w.push(&r).is_err() {
             return Pulled::NoRoom;
@@ -727,9 +843,21 @@ impl<
     }
 
     /// Takes a cumulative ACK.
-    pub(crate) fn tob_on_ack(&mut self, from: usize, view: u32, cum: u64) {
+    pub(crate) fn tob_on_ack(
+        &mut self,
+        now: Instant,
+        from: usize,
+        view: u32,
+        cum: u64,
+        delivered: u64,
+    ) {
         if view != self.tob.view_id || !self.tob.is_member(from) {
             return;
+        }
+        if delivered < cum && delivered < self.tob.known_end {
+            // The sender holds messages it cannot deliver for want of ACKs:
+            // ours may have been lost. Answer with a fresh one.
+            self.register(GROUP_SINK, Feed::TobAck, now);
         }
         if cum > self.tob.acks[from] {
             self.tob.acks[from] = cum;
@@ -810,9 +938,12 @@ impl<
             return;
         }
         let stable = self.tob.min_ack(self.me).min(self.tob.next_deliver);
+        let released = self.tob.retained_from < stable;
         while self.tob.retained_from < stable {
             let sn = self.tob.retained_from;
             if let Some(slot) = self.tob.ring_slot(sn) {
+                let len = self.tob.pendings[slot as usize].map_or(0, |p| p.total_len as usize);
+                self.tob.ordered_bytes = self.tob.ordered_bytes.saturating_sub(len);
                 self.tob_free(slot);
             }
             self.tob.ring[(sn % SLOTS as u64) as usize] = NONE;
@@ -820,6 +951,34 @@ impl<
         }
         self.tob.order_end = self.tob.order_end.max(self.tob.retained_from);
         self.tob.known_end = self.tob.known_end.max(self.tob.retained_from);
+        if released && self.tob.leader as usize == self.me {
+            // The window opened: number what waits, oldest origins first.
+            let now = self.tob.progress_at;
+            for o in 0..self.peers.len().min(MAX_MEMBERS) {
+                self.tob_try_order(o, now);
+            }
+        }
+    }
+
+    /// The sequencer's window: numbered, unstable bytes. Half of what a
+    /// receiver may hold for the total order, so that data of numbered
+    /// messages always finds room even when unnumbered data filled the rest
+    /// (no deadlock between storage and acknowledgements).
+    pub(crate) fn order_window_bytes(&self) -> usize {
+        self.pool_half() / 2
+    }
+
+    /// Recomputes the sequencer's window after a view change.
+    pub(crate) fn recount_ordered_bytes(&mut self) {
+        let from = self.tob.retained_from;
+        self.tob.ordered_bytes = self
+            .tob
+            .pendings
+            .iter()
+            .flatten()
+            .filter(|p| p.sn.is_some_and(|sn| sn >= from))
+            .map(|p| p.total_len as usize)
+            .sum();
     }
 
     /// Returns a pending entry's storage.
@@ -947,15 +1106,20 @@ impl<
     ) -> Pulled {
         let peer = s - 1;
         let (from, to, offset) = self.tob.repair[peer];
+        // Numbers that became stable meanwhile need no repair.
+        let (from, offset) = if from < self.tob.retained_from {
+            (self.tob.retained_from, 0)
+        } else {
+            (from, offset)
+        };
         if from >= to {
             self.sinks[s].registered &= !Feed::TobRepair.bit();
             return Pulled::Done;
         }
-        if offset == 0 && from == self.tob.repair[peer].0 && w.records() == 0 {
-            // Order of the whole range first (it is small).
-            if self.write_order(w, from, to).is_none() {
-                return Pulled::NoRoom;
-            }
+        if offset == 0 && w.records() == 0 {
+            // Order of the range first (it is small); nothing to say if the
+            // range starts at a number released meanwhile.
+            let _ = self.write_order(w, from, to);
         }
         let mut cur = from;
         let mut off = offset;

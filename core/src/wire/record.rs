@@ -162,6 +162,8 @@ pub enum RecordRepr<'a> {
         view: u32,
         /// First sequence number not held.
         cum: u64,
+        /// The sender's snToDeliver: below `cum`, it waits for others' ACKs.
+        delivered: u64,
     },
     /// Request to the sequencer: resend order and data for `[from_sn, to_sn)`.
     TobNack {
