@@ -1349,11 +1349,9 @@ impl<
                 first_sn,
                 ids,
             } if !self.recovering() => self.tob_on_order(now, p, view, first_sn, ids),
-            RecordRepr::TobAck {
-                view,
-                cum,
-                delivered,
-            } if !self.recovering() => self.tob_on_ack(now, p, view, cum, delivered),
+            RecordRepr::TobAck { view, cum, stable } if !self.recovering() => {
+                self.tob_on_ack(now, p, view, cum, stable)
+            }
             RecordRepr::TobNack {
                 view,
                 from_sn,

@@ -95,6 +95,13 @@ impl Add for Duration {
     }
 }
 
+impl core::ops::Div<u64> for Duration {
+    type Output = Duration;
+    fn div(self, d: u64) -> Duration {
+        Duration(self.0.checked_div(d).unwrap_or(0))
+    }
+}
+
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)

@@ -141,6 +141,8 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) next_tick: Option<Instant>,
     /// Sequencer: bytes of numbered messages not yet stable (its window).
     pub(crate) ordered_bytes: usize,
+    /// When this process last answered a waiting process's ACK.
+    pub(crate) last_ack_answer: Instant,
     /// Excluded from the view: this process must rejoin.
     pub(crate) excluded: bool,
 }
@@ -177,6 +179,7 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             rto,
             next_tick: Some(now + rto),
             ordered_bytes: 0,
+            last_ack_answer: Instant::ZERO,
             excluded: false,
         }
     }
@@ -568,7 +571,7 @@ impl<
             // The next message of its origin to be numbered counts as
             // numbered: refusing it would block that origin's FIFO for good.
             let next = p.counter == self.tob.next_to_order[p.origin as usize];
-            let urgent = p.sn.is_some() || next;
+            let urgent = p.sn.is_some() || next || p.in_union;
             let limit = if urgent {
                 self.pool_half()
             } else {
@@ -833,7 +836,7 @@ impl<
         let r = RecordRepr::TobAck {
             view: self.tob.view_id,
             cum: self.tob.known_end,
-            delivered: self.tob.next_deliver,
+            stable: self.tob.min_ack(self.me),
         };
         if w.push(&r).is_err() {
             return Pulled::NoRoom;
@@ -849,14 +852,17 @@ impl<
         from: usize,
         view: u32,
         cum: u64,
-        delivered: u64,
+        stable: u64,
     ) {
         if view != self.tob.view_id || !self.tob.is_member(from) {
             return;
         }
-        if delivered < cum && delivered < self.tob.known_end {
-            // The sender holds messages it cannot deliver for want of ACKs:
-            // ours may have been lost. Answer with a fresh one.
+        if stable < self.tob.known_end
+            && now.saturating_since(self.tob.last_ack_answer) >= self.tob.rto / 2
+        {
+            // The sender lacks an ACK as high as ours: ours may have been lost. Answer with a fresh one, at most once
+            // per half period (two waiting processes must not ping-pong).
+            self.tob.last_ack_answer = now;
             self.register(GROUP_SINK, Feed::TobAck, now);
         }
         if cum > self.tob.acks[from] {
@@ -1022,7 +1028,8 @@ impl<
             }
             c = c.wrapping_add(1);
         }
-        let waiting = self.tob.next_deliver < self.tob.known_end
+        let waiting = self.tob.min_ack(me) < self.tob.known_end
+            || self.tob.next_deliver < self.tob.known_end
             || self.tob.acks.iter().any(|&a| a > self.tob.known_end)
             || self.tob.order_end > self.tob.known_end;
         let stalled = now.saturating_since(self.tob.progress_at) >= self.tob.rto;

@@ -3,7 +3,7 @@
 //! ```text
 //! 0x10 TobData      origin u16 | counter u32 | kind u8 | total_len u32 | offset u32 | bytes[..]
 //! 0x11 TobOrder     view u32 | first_sn u64 | ids[7·n]            (sequencer's ACK(id, sn), batched)
-//! 0x12 TobAck       view u32 | cum u64 | delivered u64            (holds data+order of every sn < cum)
+//! 0x12 TobAck       view u32 | cum u64 | stable u64               (holds data+order of every sn < cum)
 //! 0x13 TobNack      view u32 | from_sn u64 | to_sn u64            (ask the sequencer for [from, to))
 //! 0x14 ViewChange   vid u32 | members[2·n]                         (coordinator's proposal)
 //! 0x15 Recover      vid u32 | deliver_from u64 | order_end u64 | pending_total u32
@@ -206,7 +206,7 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             Ok(R::TobAck {
                 view: be_u32(body, 0).ok_or(bad)?,
                 cum: be_u64(body, 4).ok_or(bad)?,
-                delivered: be_u64(body, 12).ok_or(bad)?,
+                stable: be_u64(body, 12).ok_or(bad)?,
             })
         }
         KIND_TOB_NACK => {
@@ -351,14 +351,10 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(&first_sn.to_be_bytes());
             w.put(ids.0);
         }
-        R::TobAck {
-            view,
-            cum,
-            delivered,
-        } => {
+        R::TobAck { view, cum, stable } => {
             w.put(&view.to_be_bytes());
             w.put(&cum.to_be_bytes());
-            w.put(&delivered.to_be_bytes());
+            w.put(&stable.to_be_bytes());
         }
         R::TobNack {
             view,

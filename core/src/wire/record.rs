@@ -162,8 +162,9 @@ pub enum RecordRepr<'a> {
         view: u32,
         /// First sequence number not held.
         cum: u64,
-        /// The sender's snToDeliver: below `cum`, it waits for others' ACKs.
-        delivered: u64,
+        /// The smallest ACK the sender has from the view: below `cum`, it
+        /// waits for others' ACKs (a receiver whose ACK is higher answers).
+        stable: u64,
     },
     /// Request to the sequencer: resend order and data for `[from_sn, to_sn)`.
     TobNack {
