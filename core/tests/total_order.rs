@@ -132,9 +132,10 @@ impl Run {
             for i in 0..self.n {
                 let node = self.sim.node(NodeId(i));
                 eprintln!(
-                    "node {i}: {:?} rx {}\n   {:?}",
+                    "node {i}: {:?} rx {} rec {:?}\n   {:?}",
                     node.tob_status(),
                     node.tob_rx_bytes(),
+                    node.recovery_state(),
                     node.counters()
                 );
                 let mut ps: Vec<_> = node.tob_pendings().collect();

@@ -131,6 +131,16 @@ impl<
         )
     }
 
+    /// The view change under way, if any: (proposed view id, members,
+    /// members that acknowledged our RECOVER, members we acknowledged,
+    /// members whose END_RECOVERY arrived), member sets by peer index.
+    #[doc(hidden)]
+    pub fn recovery_state(&self) -> Option<(u32, u64, u64, u64, u64)> {
+        self.recovery
+            .as_ref()
+            .map(|r| (r.vid, r.members, r.acked_me, r.acked, r.ended))
+    }
+
     /// The current sequencer.
     pub fn sequencer(&self) -> NodeId {
         self.peers[self.tob.leader as usize].id
@@ -673,6 +683,10 @@ impl<
     /// END_RECOVERY from `from` (Fig. 3 line 5).
     pub(crate) fn on_end_recovery(&mut self, now: Instant, from: usize, vid: u32) {
         let Some(r) = self.recovery.as_mut() else {
+            if vid == self.tob.view_id && self.tob.is_member(from) {
+                // Installed already; the sender may still wait for our END.
+                self.register(from + 1, Feed::EndRecovery, now);
+            }
             return;
         };
         if vid != r.vid || r.members & bit(from) == 0 {
@@ -726,17 +740,8 @@ impl<
             }
         }
         later.sort_unstable_by_key(|&(o, c, _)| (o, c));
-        let mut sn = k.max(self.tob.retained_from);
-        for &(_, _, slot) in later.iter() {
-            if !self.tob.ring_has_room(sn) {
-                self.counters.drop(DropReason::NoBufferSpace);
-                break;
-            }
-            self.tob_set_order(slot, sn);
-            sn += 1;
-        }
-        let start = sn;
-        // Recompute, per origin, the next counter to number.
+        // Per origin, the counter that follows everything numbered below K:
+        // the same at every member, since all merged the same RECOVERs.
         let mut next = self.tob.next_to_deliver;
         for p in self.tob.pendings.iter().flatten() {
             if p.sn.is_some() {
@@ -746,6 +751,23 @@ impl<
                 }
             }
         }
+        let mut sn = k.max(self.tob.retained_from);
+        for &(_, c, slot) in later.iter() {
+            let o = self.tob.pendings[slot as usize].map_or(0, |p| p.origin as usize);
+            if c != next[o] {
+                // An earlier message of this origin is gone with it (nobody
+                // held it): delivering this one would break FIFO order.
+                continue;
+            }
+            if !self.tob.ring_has_room(sn) {
+                self.counters.drop(DropReason::NoBufferSpace);
+                break;
+            }
+            self.tob_set_order(slot, sn);
+            next[o] = c.wrapping_add(1);
+            sn += 1;
+        }
+        let start = sn;
         self.tob.next_to_order = next;
         // Install (lines 7–12).
         self.tob.view_id = vid;
