@@ -131,6 +131,8 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) my_counter: u32,
     /// This process's undelivered broadcasts.
     pub(crate) outstanding: usize,
+    /// Their bytes.
+    pub(crate) outstanding_bytes: usize,
     pub(crate) window: usize,
     /// Sequencer repairs owed to each member: `[from, to)` and the byte
     /// offset reached in the message at `from`.
@@ -173,6 +175,7 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             next_to_deliver: [0; SINKS],
             my_counter: 0,
             outstanding: 0,
+            outstanding_bytes: 0,
             window: window.clamp(1, PER_ORIGIN),
             repair: [(0, 0, 0); SINKS],
             progress_at: now,
@@ -340,7 +343,14 @@ impl<
             return Err(Error::Oversized);
         }
         let me = self.me;
-        if self.tob.outstanding >= self.tob.window {
+        // Per-origin byte budget: all origins' unnumbered messages together
+        // fit in what a receiver reserves for them, so a view change can
+        // always hold the union of everyone's pendings.
+        let byte_budget = self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize);
+        if self.tob.outstanding >= self.tob.window
+            || (self.tob.outstanding > 0
+                && self.tob.outstanding_bytes + payload.len() > byte_budget)
+        {
             self.counters.refused_full += 1;
             return Err(Error::Full);
         }
@@ -384,6 +394,7 @@ impl<
         self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
         self.tob.my_counter = counter.wrapping_add(1);
         self.tob.outstanding += 1;
+        self.tob.outstanding_bytes += payload.len();
         self.counters.messages_accepted += 1;
         // Send DATA to all (line 10), then the sequencer orders its own.
         if !self.recovering() {
@@ -929,6 +940,10 @@ impl<
             }
             if o == self.me {
                 self.tob.outstanding = self.tob.outstanding.saturating_sub(1);
+                self.tob.outstanding_bytes = self
+                    .tob
+                    .outstanding_bytes
+                    .saturating_sub(p.total_len as usize);
             }
             if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
                 pm.delivered = true;
