@@ -1357,7 +1357,7 @@ impl<
                 from_sn,
                 to_sn,
             } => self.tob_on_nack(now, p, view, from_sn, to_sn),
-            RecordRepr::ViewChange { vid, members } => self.on_view_change(now, vid, members),
+            RecordRepr::ViewChange { vid, members } => self.on_view_change(now, p, vid, members),
             RecordRepr::Recover {
                 vid,
                 order_end,

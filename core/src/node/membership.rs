@@ -178,7 +178,7 @@ impl<
     }
 
     /// A proposal arrived (from its coordinator or re-sent by a member).
-    pub(crate) fn on_view_change(&mut self, now: Instant, vid: u32, members: MemberList<'_>) {
+    pub(crate) fn on_view_change(&mut self, now: Instant, from: usize, vid: u32, members: MemberList<'_>) {
         let mut set = 0u64;
         for m in members.iter() {
             match self.peer_index(NodeId(m)) {
@@ -186,8 +186,28 @@ impl<
                 None => return,
             }
         }
+        if self.tob.excluded {
+            return;
+        }
+        if !self.tob.is_member(from) && !self.joining {
+            // A proposal from outside our view is stale (its sender missed a
+            // view change): tell it which view it missed.
+            if !self.recovering() {
+                self.register(from + 1, Feed::ViewNotice, now);
+            }
+            return;
+        }
         self.highest_vid_seen = self.highest_vid_seen.max(vid);
         if vid <= self.tob.view_id && !(self.joining && self.tob.view_id == 0 && vid > 0) {
+            return;
+        }
+        if set & bit(self.me) == 0 {
+            // A member of our view moved to a later view without us.
+            if !self.joining {
+                self.tob.excluded = true;
+                self.recovery = None;
+                self.inbox.push(EventMeta::Excluded, &[]);
+            }
             return;
         }
         if let Some(r) = &self.recovery {
@@ -197,14 +217,6 @@ impl<
             if vid == r.vid && set.trailing_zeros() >= r.members.trailing_zeros() {
                 return; // same vid: the lower coordinator's proposal wins
             }
-        }
-        if set & bit(self.me) == 0 {
-            if !self.joining && vid > self.tob.view_id {
-                self.tob.excluded = true;
-                self.recovery = None;
-                self.inbox.push(EventMeta::Excluded, &[]);
-            }
-            return;
         }
         self.start_view_change(vid, set, now);
     }
@@ -397,6 +409,8 @@ impl<
             if vid == self.tob.view_id && self.tob.is_member(from) {
                 // Installed already: the sender still waits for our END.
                 self.register(from + 1, Feed::EndRecovery, now);
+            } else if !self.tob.is_member(from) && !self.joining && !self.tob.excluded {
+                self.register(from + 1, Feed::ViewNotice, now);
             }
             return;
         };
