@@ -178,7 +178,13 @@ impl<
     }
 
     /// A proposal arrived (from its coordinator or re-sent by a member).
-    pub(crate) fn on_view_change(&mut self, now: Instant, from: usize, vid: u32, members: MemberList<'_>) {
+    pub(crate) fn on_view_change(
+        &mut self,
+        now: Instant,
+        from: usize,
+        vid: u32,
+        members: MemberList<'_>,
+    ) {
         let mut set = 0u64;
         for m in members.iter() {
             match self.peer_index(NodeId(m)) {
@@ -782,6 +788,21 @@ impl<
             sn += 1;
         }
         let start = sn;
+        // Processes that join start their counters afresh.
+        let newcomers = if joining { 0 } else { members & !self.tob.view };
+        let mut v = newcomers & !bit(self.me);
+        while v != 0 {
+            let p = v.trailing_zeros() as usize;
+            v &= v - 1;
+            next[p] = 0;
+            self.tob.next_to_deliver[p] = 0;
+            for slot in 0..SLOTS {
+                if self.tob.pendings[slot].is_some_and(|e| e.origin as usize == p && e.sn.is_none())
+                {
+                    self.tob_free(slot as u16);
+                }
+            }
+        }
         self.tob.next_to_order = next;
         // Install (lines 7–12).
         self.tob.view_id = vid;
@@ -809,7 +830,7 @@ impl<
             self.tob.next_deliver = start;
             self.tob.known_end = start;
             self.tob.order_end = start;
-            self.tob.next_to_deliver = self.tob.next_to_order;
+            self.tob.counters_unknown = members & !bit(self.me);
             self.joining = false;
         }
         // Messages of origins outside the view will never be numbered.

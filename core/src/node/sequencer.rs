@@ -129,6 +129,9 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) next_to_deliver: [u32; SINKS],
     /// This process's next counter.
     pub(crate) my_counter: u32,
+    /// Origins whose next counter this process does not know yet (it just
+    /// joined): learnt from their first delivery.
+    pub(crate) counters_unknown: u64,
     /// This process's undelivered broadcasts.
     pub(crate) outstanding: usize,
     /// Their bytes.
@@ -174,6 +177,7 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             next_to_order: [0; SINKS],
             next_to_deliver: [0; SINKS],
             my_counter: 0,
+            counters_unknown: 0,
             outstanding: 0,
             outstanding_bytes: 0,
             window: window.clamp(1, PER_ORIGIN),
@@ -409,7 +413,14 @@ impl<
 
     /// Whether a counter of `origin` lies in the window this process tracks.
     fn tob_counter_fits(&self, origin: usize, counter: u32) -> bool {
-        counter.wrapping_sub(self.tob.next_to_deliver[origin]) < PER_ORIGIN as u32
+        self.tob.counters_unknown & (1u64 << origin.min(63)) != 0
+            || counter.wrapping_sub(self.tob.next_to_deliver[origin]) < PER_ORIGIN as u32
+    }
+
+    /// Whether `counter` of `origin` was delivered already.
+    pub(crate) fn tob_delivered_already(&self, origin: usize, counter: u32) -> bool {
+        self.tob.counters_unknown & (1u64 << origin.min(63)) == 0
+            && counter.wrapping_sub(self.tob.next_to_deliver[origin]) >= 0x8000_0000
     }
 
     /// Queues DATA of `slot` on the cluster sink (once).
@@ -514,8 +525,8 @@ impl<
         offset: u32,
         bytes: &[u8],
     ) -> Option<u16> {
-        if counter.wrapping_sub(self.tob.next_to_deliver[origin]) >= 0x8000_0000 {
-            return None; // already delivered: a duplicate
+        if self.tob_delivered_already(origin, counter) {
+            return None; // a duplicate
         }
         let slot = match self.tob.slot_of(origin as u8, counter) {
             Some(s) => s,
@@ -935,8 +946,11 @@ impl<
                 );
             }
             let o = p.origin as usize;
-            if p.counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000 {
+            if p.counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000
+                || self.tob.counters_unknown & (1u64 << o.min(63)) != 0
+            {
                 self.tob.next_to_deliver[o] = p.counter.wrapping_add(1);
+                self.tob.counters_unknown &= !(1u64 << o.min(63));
             }
             if o == self.me {
                 self.tob.outstanding = self.tob.outstanding.saturating_sub(1);
