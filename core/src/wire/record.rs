@@ -470,6 +470,7 @@ pub(crate) fn sample_repr(
         5 => RecordRepr::TobAck {
             view: group,
             cum: a,
+            stable: a >> 1,
         },
         6 => RecordRepr::TobNack {
             view: group,
