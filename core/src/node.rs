@@ -57,7 +57,8 @@ use crate::seq::Seq;
 use crate::time::{Duration, Instant};
 use crate::timer::{TimerKey, Timers};
 use crate::wire::order::{
-    KIND_FETCH, KIND_RECOVER, KIND_TOB_DATA, KIND_TOB_ORDER, KIND_VIEW_CHANGE, TOB_DATA_HEADER_LEN,
+    KIND_FETCH, KIND_RECOVER, KIND_TOB_DATA, KIND_TOB_ORDER, KIND_VIEW_CHANGE, KIND_VIEW_INSTALLED,
+    TOB_DATA_HEADER_LEN,
 };
 use crate::wire::{self, FrameWriter, Header, Integrity, MemberList, Record, RecordRepr};
 use membership::Recovery;
@@ -1276,7 +1277,16 @@ impl<
                         Err(_) => self.counters.drop(DropReason::FragmentRefused),
                     }
                 }
-                Record::Known(RecordRepr::Heartbeat { .. }) => {}
+                Record::Known(RecordRepr::Heartbeat { .. }) => {
+                    if !self.tob.is_member(p)
+                        && !self.joining
+                        && !self.tob.excluded
+                        && !self.recovering()
+                    {
+                        // A live process outside the view: it may not know.
+                        self.register(p + 1, Feed::ViewNotice, now);
+                    }
+                }
                 Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
                 Record::Known(other) => self.apply_order_record(now, p, other),
             }
@@ -1339,6 +1349,11 @@ impl<
                     }
                     return;
                 }
+                if !self.tob.is_member(p) && !self.joining && !self.tob.excluded {
+                    // Data from a process outside the view: it missed a view.
+                    self.register(p + 1, Feed::ViewNotice, now);
+                    return;
+                }
                 if self.joining || !self.tob.is_member(o) {
                     return;
                 }
@@ -1358,6 +1373,9 @@ impl<
                 to_sn,
             } => self.tob_on_nack(now, p, view, from_sn, to_sn),
             RecordRepr::ViewChange { vid, members } => self.on_view_change(now, p, vid, members),
+            RecordRepr::ViewInstalled { vid, members } => {
+                self.on_view_installed_notice(p, vid, members)
+            }
             RecordRepr::Recover {
                 vid,
                 order_end,

@@ -95,6 +95,14 @@ impl Add for Duration {
     }
 }
 
+impl core::ops::Mul<u64> for Duration {
+    type Output = Duration;
+    /// Saturates at [`Duration::MAX`].
+    fn mul(self, k: u64) -> Duration {
+        Duration(self.0.saturating_mul(k))
+    }
+}
+
 impl core::ops::Div<u64> for Duration {
     type Output = Duration;
     fn div(self, d: u64) -> Duration {

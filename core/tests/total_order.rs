@@ -329,7 +329,22 @@ fn partition_keeps_the_majority_going_and_excludes_the_minority() {
 
 #[test]
 fn random_fault_plans_then_a_quiet_phase_converge() {
-    for seed in 0..12u64 {
+    fault_plans(0..12);
+}
+
+/// The long soak: `PHASECAST_SEEDS=2000 cargo test --release --test total_order -- --ignored`.
+#[test]
+#[ignore]
+fn soak_random_fault_plans() {
+    let n: u64 = std::env::var("PHASECAST_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    fault_plans(12..12 + n);
+}
+
+fn fault_plans(seeds: std::ops::Range<u64>) {
+    for seed in seeds {
         let n = 3 + (seed % 4) as u16;
         let mut r = start(
             n,
@@ -348,6 +363,7 @@ fn random_fault_plans_then_a_quiet_phase_converge() {
         });
         r.sim.run_until(Instant::from_millis(15_000));
         let crashed: Vec<u16> = plan.crashes.iter().map(|c| c.0 .0).collect();
+        eprintln!("fault plan seed {seed}");
         let (_, _) = r.check(&crashed, ALL);
     }
 }

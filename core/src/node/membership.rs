@@ -73,6 +73,8 @@ pub(crate) struct Recovery<const SINKS: usize, const SLOTS: usize> {
     pub(crate) acked: u64,
     /// Members whose END_RECOVERY arrived.
     pub(crate) ended: u64,
+    /// When this attempt started.
+    pub(crate) started: Instant,
 }
 
 fn bit(p: usize) -> u64 {
@@ -151,12 +153,11 @@ impl<
         if self.tob.excluded {
             return;
         }
-        let base = match &self.recovery {
-            Some(r) => r.members,
-            None => self.tob.view,
-        };
-        let proposal = (base & !self.suspects) | self.joiners;
-        if proposal == base || proposal & bit(self.me) == 0 {
+        // Proposals start from the installed view: a member left out of an
+        // earlier proposal that never completed comes back once heard again.
+        let current = self.recovery.as_ref().map_or(self.tob.view, |r| r.members);
+        let proposal = (self.tob.view & !self.suspects) | self.joiners;
+        if proposal == current || proposal & bit(self.me) == 0 {
             return;
         }
         if proposal.trailing_zeros() as usize != self.me {
@@ -208,12 +209,8 @@ impl<
             return;
         }
         if set & bit(self.me) == 0 {
-            // A member of our view moved to a later view without us.
-            if !self.joining {
-                self.tob.excluded = true;
-                self.recovery = None;
-                self.inbox.push(EventMeta::Excluded, &[]);
-            }
+            // Only a proposal: it may never complete, so it excludes nobody
+            // yet (an installed view does, see `on_view_installed_notice`).
             return;
         }
         if let Some(r) = &self.recovery {
@@ -225,6 +222,31 @@ impl<
             }
         }
         self.start_view_change(vid, set, now);
+    }
+
+    /// A member of our view says a later view was installed without us.
+    pub(crate) fn on_view_installed_notice(
+        &mut self,
+        from: usize,
+        vid: u32,
+        members: MemberList<'_>,
+    ) {
+        if self.tob.excluded || self.joining || !self.tob.is_member(from) || vid <= self.tob.view_id
+        {
+            return;
+        }
+        let mut set = 0u64;
+        for m in members.iter() {
+            match self.peer_index(NodeId(m)) {
+                Some(p) => set |= bit(p),
+                None => return,
+            }
+        }
+        if set & bit(self.me) == 0 {
+            self.tob.excluded = true;
+            self.recovery = None;
+            self.inbox.push(EventMeta::Excluded, &[]);
+        }
     }
 
     /// Freezes ordering and starts exchanging RECOVER (Fig. 3 line 2).
@@ -269,6 +291,7 @@ impl<
             acked_me: bit(self.me),
             acked: bit(self.me),
             ended: 0,
+            started: now,
         });
         self.counters.view_changes_started += 1;
         self.register(GROUP_SINK, Feed::Recover, now);
@@ -898,7 +921,7 @@ impl<
         let n = members.count_ones() as usize;
         let peers = &self.peers;
         let ok = w
-            .push_with(KIND_VIEW_CHANGE, 4 + 2 * n, |b| {
+            .push_with(KIND_VIEW_INSTALLED, 4 + 2 * n, |b| {
                 b[0..4].copy_from_slice(&vid.to_be_bytes());
                 let mut v = members;
                 let mut i = 0;
@@ -947,6 +970,37 @@ impl<
                 if now.saturating_since(heard.max(self.view_since)) > timeout {
                     self.tob_suspect(p, now);
                 }
+            }
+            // A suspicion is dropped once the peer is heard again: if no view
+            // was installed without it, the view it is in goes on (a stuck
+            // proposal is retried below).
+            let mut v = self.suspects;
+            while v != 0 {
+                let p = v.trailing_zeros() as usize;
+                v &= v - 1;
+                if self.peers[p]
+                    .last_heard
+                    .is_some_and(|t| now.saturating_since(t) < timeout)
+                {
+                    self.suspects &= !bit(p);
+                }
+            }
+        }
+        let Some(r) = self.recovery.as_ref() else {
+            return;
+        };
+        if now.saturating_since(r.started) > self.tob.rto * 10 {
+            // An attempt that does not complete (two coordinators proposed
+            // the same view id, or a member of the proposal is gone): the
+            // coordinator of the view we would propose now tries again with
+            // a higher id.
+            let proposal = (self.tob.view & !self.suspects) | self.joiners;
+            let majority = self.view_policy == ViewPolicy::TrustDetector
+                || (proposal & self.tob.view).count_ones() * 2 > self.tob.view.count_ones();
+            if proposal.trailing_zeros() as usize == self.me && majority {
+                let vid = r.vid.max(self.highest_vid_seen).wrapping_add(1);
+                self.start_view_change(vid, proposal, now);
+                return;
             }
         }
         let Some(r) = self.recovery.as_ref() else {

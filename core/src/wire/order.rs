@@ -14,6 +14,7 @@
 //! 0x19 Join         incarnation u32
 //! 0x1A BwAck        counter u32                                    (ACK of an INCR, reliable unicast)
 //! 0x1B BwPoll       counter u32                                    (requester asks for missing ACKs)
+//! 0x1C ViewInstalled vid u32 | members[2·n]                        (the view a stale process missed)
 //! id = origin u16 | counter u32 | flags u8   (flags bit 0: the sender holds the message's data)
 //! ```
 //!
@@ -49,6 +50,8 @@ pub const KIND_JOIN: u8 = 0x19;
 pub const KIND_BW_ACK: u8 = 0x1A;
 /// Kind of [`super::RecordRepr::BwPoll`].
 pub const KIND_BW_POLL: u8 = 0x1B;
+/// Kind of [`super::RecordRepr::ViewInstalled`].
+pub const KIND_VIEW_INSTALLED: u8 = 0x1C;
 
 /// Fixed part of a `TobData` body.
 pub const TOB_DATA_HEADER_LEN: usize = 15;
@@ -229,6 +232,14 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             }
             Ok(R::ViewChange { vid, members })
         }
+        KIND_VIEW_INSTALLED => {
+            let vid = be_u32(body, 0).ok_or(bad)?;
+            let members = MemberList::new(body.get(4..).ok_or(bad)?).ok_or(bad)?;
+            if members.is_empty() {
+                return Err(bad);
+            }
+            Ok(R::ViewInstalled { vid, members })
+        }
         KIND_RECOVER => {
             let vid = be_u32(body, 0).ok_or(bad)?;
             let deliver_from = be_u64(body, 4).ok_or(bad)?;
@@ -313,7 +324,9 @@ pub(super) const fn body_len(r: &super::RecordRepr<'_>) -> Option<usize> {
         R::TobOrder { ids, .. } => TOB_ORDER_HEADER_LEN.saturating_add(ids.0.len()),
         R::TobAck { .. } => 20,
         R::TobNack { .. } => 20,
-        R::ViewChange { members, .. } => 4usize.saturating_add(members.0.len()),
+        R::ViewChange { members, .. } | R::ViewInstalled { members, .. } => {
+            4usize.saturating_add(members.0.len())
+        }
         R::Recover { ids, .. } => RECOVER_HEADER_LEN.saturating_add(ids.0.len()),
         R::AckRecover { .. } | R::EndRecovery { .. } => 4,
         R::Fetch { ids, .. } => 4usize.saturating_add(ids.0.len()),
@@ -365,7 +378,7 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(&from_sn.to_be_bytes());
             w.put(&to_sn.to_be_bytes());
         }
-        R::ViewChange { vid, members } => {
+        R::ViewChange { vid, members } | R::ViewInstalled { vid, members } => {
             w.put(&vid.to_be_bytes());
             w.put(members.0);
         }
@@ -415,7 +428,7 @@ pub(super) fn check(r: &super::RecordRepr<'_>) -> Option<Result<(), Error>> {
             !ids.is_empty() && first_sn.checked_add(ids.len() as u64).is_some()
         }
         R::TobNack { from_sn, to_sn, .. } => from_sn < to_sn,
-        R::ViewChange { members, .. } => !members.is_empty(),
+        R::ViewChange { members, .. } | R::ViewInstalled { members, .. } => !members.is_empty(),
         R::Recover {
             deliver_from,
             order_end,

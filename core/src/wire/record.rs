@@ -70,7 +70,7 @@ pub const fn is_ignorable(kind: u8) -> bool {
 pub const fn is_known_kind(kind: u8) -> bool {
     matches!(
         kind,
-        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1B
+        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1C
     )
 }
 
@@ -203,6 +203,14 @@ pub enum RecordRepr<'a> {
         /// Ordered entries then unordered pendings.
         ids: IdList<'a>,
     },
+    /// A view installed without the receiver, told to a process that sent
+    /// records of an older view: it was excluded.
+    ViewInstalled {
+        /// The installed view's id.
+        vid: u32,
+        /// Its members.
+        members: MemberList<'a>,
+    },
     /// ACK_RECOVER (Fig. 3 line 18): all of the receiver's RECOVER arrived.
     AckRecover {
         /// The view being installed.
@@ -315,6 +323,7 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::Join { .. } => order::KIND_JOIN,
             RecordRepr::BwAck { .. } => order::KIND_BW_ACK,
             RecordRepr::BwPoll { .. } => order::KIND_BW_POLL,
+            RecordRepr::ViewInstalled { .. } => order::KIND_VIEW_INSTALLED,
         }
     }
 
@@ -449,7 +458,11 @@ pub(crate) fn sample_repr(
         let b = if n == 0 { &ONE_ID[..2] } else { &payload[..n] };
         MemberList::new(b).unwrap_or(MemberList::EMPTY)
     };
-    match sel % 15 {
+    match sel % 16 {
+        15 => RecordRepr::ViewInstalled {
+            vid: group,
+            members,
+        },
         3 => RecordRepr::TobData {
             origin: group as u16,
             counter: msg,
@@ -675,8 +688,8 @@ mod tests {
                 && is_known_kind(KIND_FRAGMENT)
                 && is_known_kind(KIND_HEARTBEAT)
         );
-        assert!(!is_known_kind(0) && !is_known_kind(0x1c) && !is_known_kind(0x81));
-        assert!(is_known_kind(0x10) && is_known_kind(0x1b));
+        assert!(!is_known_kind(0) && !is_known_kind(0x1d) && !is_known_kind(0x81));
+        assert!(is_known_kind(0x10) && is_known_kind(0x1c));
         for k in [KIND_DATA, KIND_FRAGMENT, KIND_HEARTBEAT] {
             assert!(!is_ignorable(k));
             assert!(
