@@ -169,13 +169,21 @@ impl<
             self.counters.view_blocked += 1;
             return;
         }
-        let vid = self
+        let vid = self.next_vid();
+        self.start_view_change(vid, proposal, now);
+    }
+
+    /// The id of a new proposal: a counter above every id seen, in the
+    /// high 24 bits, and the coordinator's index in the low 8, so that two
+    /// coordinators never propose the same id and every ACK_RECOVER and
+    /// END_RECOVERY names exactly one proposal.
+    fn next_vid(&self) -> u32 {
+        let seen = self
             .tob
             .view_id
             .max(self.recovery.as_ref().map_or(0, |r| r.vid))
-            .max(self.highest_vid_seen)
-            .wrapping_add(1);
-        self.start_view_change(vid, proposal, now);
+            .max(self.highest_vid_seen);
+        (((seen >> 8) + 1) << 8) | (self.me as u32 & 0xff)
     }
 
     /// A proposal arrived (from its coordinator or re-sent by a member).
@@ -214,11 +222,10 @@ impl<
             return;
         }
         if let Some(r) = &self.recovery {
-            if vid < r.vid || (vid == r.vid && set == r.members) {
+            // Ids name one proposal each (see `next_vid`): only a later one
+            // replaces the attempt under way.
+            if vid <= r.vid {
                 return;
-            }
-            if vid == r.vid && set.trailing_zeros() >= r.members.trailing_zeros() {
-                return; // same vid: the lower coordinator's proposal wins
             }
         }
         self.start_view_change(vid, set, now);
@@ -694,10 +701,20 @@ impl<
         w: &mut FrameWriter<'_>,
     ) -> Pulled {
         self.sinks[s].registered &= !feed.bit();
-        let vid = self.recovery.as_ref().map_or(self.tob.view_id, |r| r.vid);
-        let r = match feed {
-            Feed::AckRecover => RecordRepr::AckRecover { vid },
-            _ => RecordRepr::EndRecovery { vid },
+        // Decided when pulled, from the state of this moment: an intent
+        // registered for an earlier attempt or view must not speak for the
+        // attempt under way.
+        let r = match (&self.recovery, feed) {
+            (Some(r), Feed::AckRecover) if s > 0 && r.acked & bit(s - 1) != 0 => {
+                RecordRepr::AckRecover { vid: r.vid }
+            }
+            (Some(r), Feed::EndRecovery) if r.ended & bit(self.me) != 0 => {
+                RecordRepr::EndRecovery { vid: r.vid }
+            }
+            (None, Feed::EndRecovery) => RecordRepr::EndRecovery {
+                vid: self.tob.view_id,
+            },
+            _ => return Pulled::Done,
         };
         if w.push(&r).is_err() {
             self.sinks[s].registered |= feed.bit();
@@ -998,7 +1015,7 @@ impl<
             let majority = self.view_policy == ViewPolicy::TrustDetector
                 || (proposal & self.tob.view).count_ones() * 2 > self.tob.view.count_ones();
             if proposal.trailing_zeros() as usize == self.me && majority {
-                let vid = r.vid.max(self.highest_vid_seen).wrapping_add(1);
+                let vid = self.next_vid();
                 self.start_view_change(vid, proposal, now);
                 return;
             }
