@@ -515,6 +515,8 @@ pub struct Node<
     /// Data to forward to each peer during a view change: (slot, offset).
     forward: [heapless::Deque<(u16, u32), 16>; SINKS],
     bw: BandwidthState<SINKS>,
+    /// The latest time the host gave (for work triggered without one).
+    now: Instant,
 }
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
@@ -642,6 +644,7 @@ impl<
             highest_vid_seen: 0,
             forward: core::array::from_fn(|_| heapless::Deque::new()),
             bw: BandwidthState::new(me, config.members.len(), config.link_capacity),
+            now,
         })
     }
 
@@ -700,6 +703,7 @@ impl<
         payload: &[u8],
         opts: SendOptions,
     ) -> Result<u32, Error> {
+        self.now = self.now.max(now);
         let s = self.sink_index(dest)?;
         if payload.len() > self.max_message {
             return Err(Error::Oversized);
@@ -878,6 +882,7 @@ impl<
 
     /// Fires every alarm due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         self.release_holds(now);
         if let (Some(t), Some(period)) = (self.next_heartbeat, self.heartbeat) {
             if t <= now {
@@ -920,6 +925,7 @@ impl<
     /// bytes). `WouldBlock` when nothing may leave now; call again after
     /// `handle_timeout`, `handle_datagram` or an application call.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> nb::Result<Transmit, Error> {
+        self.now = self.now.max(now);
         if buf.len() < self.mtu {
             return Err(nb::Error::Other(Error::BufferTooSmall { needed: self.mtu }));
         }
@@ -993,7 +999,7 @@ impl<
             let progressed = match item {
                 Item::Intent(feed) => self.pull_feed(s, feed, now, &mut w),
                 Item::Message(slot) => self.pull_message(slot, empty_room, &mut w),
-                Item::Broadcast(slot) => self.pull_broadcast(slot, &mut w),
+                Item::Broadcast(slot) => self.pull_broadcast(slot, now, &mut w),
             };
             match progressed {
                 Pulled::Done => {
@@ -1139,6 +1145,7 @@ impl<
         from: NodeId,
         bytes: &mut [u8],
     ) -> Result<(), DropReason> {
+        self.now = self.now.max(now);
         let r = self.admit_and_apply(now, from, bytes);
         if let Err(reason) = r {
             self.counters.drop(reason);

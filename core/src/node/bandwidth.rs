@@ -146,7 +146,7 @@ impl<
         counter: u32,
         amount: u64,
     ) {
-        let now = self.tob.progress_at;
+        let now = self.now;
         let Some(a) = self.bw.alloc.as_mut() else {
             return;
         };

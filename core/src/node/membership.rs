@@ -519,6 +519,7 @@ impl<
                     claimed_by: 0,
                     in_union: true,
                     tx: false,
+                    sent_at: Instant::MAX,
                 });
                 self.tob.by_origin[o][counter as usize % PER_ORIGIN] = s;
                 s

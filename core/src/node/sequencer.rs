@@ -91,6 +91,8 @@ pub(crate) struct Pending {
     pub(crate) in_union: bool,
     /// Stored from the sending half of the pool (an own broadcast).
     pub(crate) tx: bool,
+    /// When its last transmission (as origin) ended.
+    pub(crate) sent_at: Instant,
 }
 
 /// State of the total order broadcast.
@@ -148,6 +150,9 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) ordered_bytes: usize,
     /// When this process last answered a waiting process's ACK.
     pub(crate) last_ack_answer: Instant,
+    /// Smoothed order RTT and its variation, µs.
+    pub(crate) srtt: u64,
+    pub(crate) rttvar: u64,
     /// Excluded from the view: this process must rejoin.
     pub(crate) excluded: bool,
 }
@@ -187,6 +192,8 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             next_tick: Some(now + rto),
             ordered_bytes: 0,
             last_ack_answer: Instant::ZERO,
+            srtt: 0,
+            rttvar: 0,
             excluded: false,
         }
     }
@@ -340,6 +347,7 @@ impl<
         payload: &[u8],
         kind: TobKind,
     ) -> Result<MsgId, Error> {
+        self.now = self.now.max(now);
         if self.tob.excluded {
             return Err(Error::NotMember);
         }
@@ -394,6 +402,7 @@ impl<
             claimed_by: 0,
             in_union: false,
             tx: true,
+            sent_at: Instant::MAX,
         });
         self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
         self.tob.my_counter = counter.wrapping_add(1);
@@ -465,7 +474,12 @@ impl<
     }
 
     /// Writes DATA (or the next slice of it) of `slot` into the datagram.
-    pub(crate) fn pull_broadcast(&mut self, slot: u16, w: &mut FrameWriter<'_>) -> Pulled {
+    pub(crate) fn pull_broadcast(
+        &mut self,
+        slot: u16,
+        now: Instant,
+        w: &mut FrameWriter<'_>,
+    ) -> Pulled {
         let Some(p) = self.tob.pendings.get(slot as usize).copied().flatten() else {
             return Pulled::Done; // delivered and freed meanwhile
         };
@@ -507,6 +521,7 @@ impl<
             if pm.sent >= pm.total_len {
                 pm.queued = false;
                 pm.sent = 0;
+                pm.sent_at = now;
                 return Pulled::Done;
             }
         }
@@ -556,6 +571,7 @@ impl<
                     claimed_by: 0,
                     in_union: false,
                     tx: false,
+                    sent_at: Instant::MAX,
                 });
                 self.tob.by_origin[origin][counter as usize % PER_ORIGIN] = slot;
                 slot
@@ -699,6 +715,11 @@ impl<
             return;
         };
         p.sn = Some(sn);
+        let sample = (p.origin as usize == self.me && p.sent_at != Instant::MAX)
+            .then(|| self.now.saturating_since(p.sent_at));
+        if sample.is_some() {
+            p.sent_at = Instant::MAX;
+        }
         let (o, c) = (p.origin as usize, p.counter);
         self.tob.ring[(sn % SLOTS as u64) as usize] = slot;
         if c.wrapping_sub(self.tob.next_to_order[o]) < 0x8000_0000 {
@@ -706,6 +727,10 @@ impl<
         }
         while self.tob.ring_slot(self.tob.order_end).is_some() {
             self.tob.order_end += 1;
+        }
+        if let Some(sample) = sample {
+            // Time from the end of our DATA to its number: the order RTT.
+            self.tob_rtt_sample(sample);
         }
     }
 
@@ -841,6 +866,7 @@ impl<
                         claimed_by: 0,
                         in_union: false,
                         tx: false,
+                        sent_at: Instant::MAX,
                     });
                     self.tob.by_origin[o][e.counter as usize % PER_ORIGIN] = s;
                     s
@@ -988,7 +1014,7 @@ impl<
         self.tob.known_end = self.tob.known_end.max(self.tob.retained_from);
         if released && self.tob.leader as usize == self.me {
             // The window opened: number what waits, oldest origins first.
-            let now = self.tob.progress_at;
+            let now = self.now;
             for o in 0..self.peers.len().min(MAX_MEMBERS) {
                 self.tob_try_order(o, now);
             }
@@ -1044,13 +1070,20 @@ impl<
         if self.recovering() || self.tob.excluded {
             return;
         }
-        // Own messages the sequencer has not numbered yet: send again.
+        // Own messages the sequencer has not numbered within a retransmission
+        // timeout of their last transmission: send again.
         let me = self.me;
+        let rto = self.tob_retransmission_timeout();
         let start = self.tob.next_to_order[me].max(self.tob.next_to_deliver[me]);
         let mut c = start;
         while c != self.tob.my_counter {
             if let Some(slot) = self.tob.slot_of(me as u8, c) {
-                if self.tob.pendings[slot as usize].is_some_and(|p| p.sn.is_none() && !p.queued) {
+                let due = self.tob.pendings[slot as usize].is_some_and(|p| {
+                    p.sn.is_none()
+                        && !p.queued
+                        && (p.sent_at == Instant::MAX || now.saturating_since(p.sent_at) >= rto)
+                });
+                if due {
                     self.counters.retransmissions += 1;
                     self.tob_queue_data(slot, now);
                 }
@@ -1089,6 +1122,26 @@ impl<
         if self.tob.leader as usize == me && self.tob.order_sent < self.tob.next_sn {
             self.register(GROUP_SINK, Feed::TobOrder, now);
         }
+    }
+
+    /// Folds an order-RTT sample into the smoothed estimate (RFC 6298's
+    /// srtt/rttvar, in µs).
+    fn tob_rtt_sample(&mut self, sample: Duration) {
+        let r = sample.as_micros();
+        if self.tob.srtt == 0 {
+            self.tob.srtt = r;
+            self.tob.rttvar = r / 2;
+        } else {
+            let err = self.tob.srtt.abs_diff(r);
+            self.tob.rttvar = (3 * self.tob.rttvar + err) / 4;
+            self.tob.srtt = (7 * self.tob.srtt + r) / 8;
+        }
+    }
+
+    /// When an own, unnumbered message is sent again: srtt + 4·rttvar, at
+    /// least the configured period.
+    pub(crate) fn tob_retransmission_timeout(&self) -> Duration {
+        Duration::from_micros(self.tob.srtt + 4 * self.tob.rttvar).max(self.tob.rto)
     }
 
     /// A NACK to the sequencer (made when pulled; the range is in `repair[leader]`).
