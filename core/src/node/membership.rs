@@ -789,6 +789,30 @@ impl<
                 }
             }
         }
+        // Lines 19–24 deliver numbered messages in order, skipping those
+        // nobody holds. A skipped message's origin is gone (a live origin
+        // holds all its messages), and so that the skip does not break its
+        // FIFO order, its later messages are skipped too. Every member sees
+        // the same union, so all skip the same.
+        let mut broken = 0u64;
+        if !joining {
+            let mut sn = self.tob.next_deliver;
+            while sn < k {
+                if let Some(slot) = self.tob.ring_slot(sn) {
+                    if let Some(p) = self.tob.pendings[slot as usize] {
+                        let o = p.origin as usize;
+                        if !p.complete && p.claimed_by == 0 {
+                            broken |= bit(o);
+                        }
+                        if broken & bit(o) != 0 {
+                            self.tob.ring[(sn % SLOTS as u64) as usize] = u16::MAX;
+                            self.tob_free(slot);
+                        }
+                    }
+                }
+                sn += 1;
+            }
+        }
         // Lines 25–27: unordered pendings someone holds, by increasing id.
         let mut later: heapless::Vec<(u16, u32, u16), SLOTS> = heapless::Vec::new();
         for slot in 0..SLOTS {
@@ -815,7 +839,7 @@ impl<
         let mut sn = k.max(self.tob.retained_from);
         for &(_, c, slot) in later.iter() {
             let o = self.tob.pendings[slot as usize].map_or(0, |p| p.origin as usize);
-            if c != next[o] {
+            if c != next[o] || broken & bit(o) != 0 {
                 // An earlier message of this origin is gone with it (nobody
                 // held it): delivering this one would break FIFO order.
                 continue;
