@@ -71,6 +71,8 @@ pub enum Feed {
     BwPoll = 12,
     /// Tells a process outside the view which view it missed (unicast).
     ViewNotice = 13,
+    /// An excluded process tells a proposer it is out (unicast).
+    Leave = 14,
 }
 
 impl Feed {

@@ -506,6 +506,9 @@ pub struct Node<
     recovery: Option<Recovery<SINKS, SLOTS>>,
     recovery_deadline: Option<Instant>,
     suspects: u64,
+    /// Members that said they were excluded: left out of every proposal
+    /// until they join again.
+    departed: u64,
     joiners: u64,
     joining: bool,
     view_policy: ViewPolicy,
@@ -636,6 +639,7 @@ impl<
             recovery: None,
             recovery_deadline: None,
             suspects: 0,
+            departed: 0,
             joiners: 0,
             joining: config.join,
             view_policy: config.view_policy,
@@ -1070,6 +1074,14 @@ impl<
             Feed::Join => return self.pull_join(s, w),
             Feed::BwAck | Feed::BwPoll => return self.pull_bandwidth(s, feed, w),
             Feed::ViewNotice => return self.pull_view_notice(s, w),
+            Feed::Leave => {
+                self.sinks[s].registered &= !Feed::Leave.bit();
+                if w.push(&RecordRepr::Leave).is_err() {
+                    self.sinks[s].registered |= Feed::Leave.bit();
+                    return Pulled::NoRoom;
+                }
+                return Pulled::Done;
+            }
         };
         if w.push(&repr).is_err() {
             return Pulled::NoRoom;
@@ -1399,6 +1411,7 @@ impl<
             RecordRepr::EndRecovery { vid } => self.on_end_recovery(now, p, vid),
             RecordRepr::Fetch { vid, ids } => self.on_fetch(now, p, vid, ids),
             RecordRepr::Join { .. } => self.on_join(now, p),
+            RecordRepr::Leave => self.on_leave(now, p),
             RecordRepr::BwAck { counter } => self.on_bw_ack(now, p, counter),
             RecordRepr::BwPoll { counter } => self.on_bw_poll(now, p, counter),
             _ => {}

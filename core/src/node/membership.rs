@@ -156,7 +156,7 @@ impl<
         // Proposals start from the installed view: a member left out of an
         // earlier proposal that never completed comes back once heard again.
         let current = self.recovery.as_ref().map_or(self.tob.view, |r| r.members);
-        let proposal = (self.tob.view & !self.suspects) | self.joiners;
+        let proposal = (self.tob.view & !self.suspects & !self.departed) | self.joiners;
         if proposal == current || proposal & bit(self.me) == 0 {
             return;
         }
@@ -202,6 +202,11 @@ impl<
             }
         }
         if self.tob.excluded {
+            if set & bit(self.me) != 0 {
+                // A proposal that counts on us: say we are out, or it can
+                // never complete.
+                self.register(from + 1, Feed::Leave, now);
+            }
             return;
         }
         if !self.tob.is_member(from) && !self.joining {
@@ -942,6 +947,16 @@ impl<
             .push(EventMeta::ViewChanged { view_id }, &buf[..2 * n]);
     }
 
+    /// A member says it was excluded (by a view this process may not have
+    /// installed): leave it out of proposals until it joins again.
+    pub(crate) fn on_leave(&mut self, now: Instant, from: usize) {
+        if self.departed & bit(from) != 0 || self.tob.excluded {
+            return;
+        }
+        self.departed |= bit(from);
+        self.maybe_propose(now);
+    }
+
     /// A process asks to join (or a member that restarted announces itself).
     pub(crate) fn on_join(&mut self, now: Instant, from: usize) {
         if self.tob.excluded || self.joining {
@@ -953,6 +968,7 @@ impl<
             return;
         }
         self.joiners |= bit(from);
+        self.departed &= !bit(from);
         self.maybe_propose(now);
     }
 
@@ -1031,12 +1047,17 @@ impl<
         let Some(r) = self.recovery.as_ref() else {
             return;
         };
-        if now.saturating_since(r.started) > self.tob.rto * 10 {
+        // Retry only while the attempt can still be replaced safely: before
+        // our END_RECOVERY (after it, others may have installed it and only
+        // wait for us), or when one of its members is now suspected.
+        let replaceable =
+            r.ended & bit(self.me) == 0 || r.members & (self.suspects | self.departed) != 0;
+        if replaceable && now.saturating_since(r.started) > self.tob.rto * 10 {
             // An attempt that does not complete (two coordinators proposed
             // the same view id, or a member of the proposal is gone): the
             // coordinator of the view we would propose now tries again with
             // a higher id.
-            let proposal = (self.tob.view & !self.suspects) | self.joiners;
+            let proposal = (self.tob.view & !self.suspects & !self.departed) | self.joiners;
             let majority = self.view_policy == ViewPolicy::TrustDetector
                 || (proposal & self.tob.view).count_ones() * 2 > self.tob.view.count_ones();
             if proposal.trailing_zeros() as usize == self.me && majority {

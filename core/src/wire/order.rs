@@ -15,6 +15,7 @@
 //! 0x1A BwAck        counter u32                                    (ACK of an INCR, reliable unicast)
 //! 0x1B BwPoll       counter u32                                    (requester asks for missing ACKs)
 //! 0x1C ViewInstalled vid u32 | members[2·n]                        (the view a stale process missed)
+//! 0x1D Leave        (empty)                                        (an excluded process is out for good)
 //! id = origin u16 | counter u32 | flags u8   (flags bit 0: the sender holds the message's data)
 //! ```
 //!
@@ -52,6 +53,8 @@ pub const KIND_BW_ACK: u8 = 0x1A;
 pub const KIND_BW_POLL: u8 = 0x1B;
 /// Kind of [`super::RecordRepr::ViewInstalled`].
 pub const KIND_VIEW_INSTALLED: u8 = 0x1C;
+/// Kind of [`super::RecordRepr::Leave`].
+pub const KIND_LEAVE: u8 = 0x1D;
 
 /// Fixed part of a `TobData` body.
 pub const TOB_DATA_HEADER_LEN: usize = 15;
@@ -290,6 +293,10 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             }
             Ok(R::Fetch { vid, ids })
         }
+        KIND_LEAVE => {
+            exact(0)?;
+            Ok(R::Leave)
+        }
         KIND_JOIN => {
             exact(4)?;
             Ok(R::Join {
@@ -331,6 +338,7 @@ pub(super) const fn body_len(r: &super::RecordRepr<'_>) -> Option<usize> {
         R::AckRecover { .. } | R::EndRecovery { .. } => 4,
         R::Fetch { ids, .. } => 4usize.saturating_add(ids.0.len()),
         R::Join { .. } | R::BwAck { .. } | R::BwPoll { .. } => 4,
+        R::Leave => 0,
         _ => return None,
     })
 }
@@ -408,6 +416,7 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(ids.0);
         }
         R::Join { incarnation } => w.put(&incarnation.to_be_bytes()),
+        R::Leave => {}
         R::BwAck { counter } | R::BwPoll { counter } => w.put(&counter.to_be_bytes()),
         _ => return false,
     }
@@ -451,7 +460,8 @@ pub(super) fn check(r: &super::RecordRepr<'_>) -> Option<Result<(), Error>> {
         | R::EndRecovery { .. }
         | R::Join { .. }
         | R::BwAck { .. }
-        | R::BwPoll { .. } => true,
+        | R::BwPoll { .. }
+        | R::Leave => true,
         _ => return None,
     };
     let kind = r.kind();

@@ -70,7 +70,7 @@ pub const fn is_ignorable(kind: u8) -> bool {
 pub const fn is_known_kind(kind: u8) -> bool {
     matches!(
         kind,
-        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1C
+        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1D
     )
 }
 
@@ -211,6 +211,9 @@ pub enum RecordRepr<'a> {
         /// Its members.
         members: MemberList<'a>,
     },
+    /// An excluded process tells a proposer it is out for good (it must
+    /// restart and join to come back).
+    Leave,
     /// ACK_RECOVER (Fig. 3 line 18): all of the receiver's RECOVER arrived.
     AckRecover {
         /// The view being installed.
@@ -324,6 +327,7 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::BwAck { .. } => order::KIND_BW_ACK,
             RecordRepr::BwPoll { .. } => order::KIND_BW_POLL,
             RecordRepr::ViewInstalled { .. } => order::KIND_VIEW_INSTALLED,
+            RecordRepr::Leave => order::KIND_LEAVE,
         }
     }
 
@@ -458,7 +462,8 @@ pub(crate) fn sample_repr(
         let b = if n == 0 { &ONE_ID[..2] } else { &payload[..n] };
         MemberList::new(b).unwrap_or(MemberList::EMPTY)
     };
-    match sel % 16 {
+    match sel % 17 {
+        16 => RecordRepr::Leave,
         15 => RecordRepr::ViewInstalled {
             vid: group,
             members,
@@ -688,7 +693,7 @@ mod tests {
                 && is_known_kind(KIND_FRAGMENT)
                 && is_known_kind(KIND_HEARTBEAT)
         );
-        assert!(!is_known_kind(0) && !is_known_kind(0x1d) && !is_known_kind(0x81));
+        assert!(!is_known_kind(0) && !is_known_kind(0x1e) && !is_known_kind(0x81));
         assert!(is_known_kind(0x10) && is_known_kind(0x1c));
         for k in [KIND_DATA, KIND_FRAGMENT, KIND_HEARTBEAT] {
             assert!(!is_ignorable(k));
