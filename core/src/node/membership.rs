@@ -143,6 +143,12 @@ impl<
             .map(|r| (r.vid, r.members, r.acked_me, r.acked, r.ended))
     }
 
+    /// True once this process was left out of an installed view: it takes
+    /// no further part in the total order until it restarts and joins.
+    pub fn is_excluded(&self) -> bool {
+        self.tob.excluded
+    }
+
     /// The current sequencer.
     pub fn sequencer(&self) -> NodeId {
         self.peers[self.tob.leader as usize].id
