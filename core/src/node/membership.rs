@@ -1050,6 +1050,14 @@ impl<
                 }
             }
         }
+        if self.recovery.is_none()
+            && !self.joining
+            && (self.tob.view & (self.suspects | self.departed) != 0 || self.joiners != 0)
+        {
+            // A change that could not be proposed earlier (no majority then,
+            // or another suspicion since dropped) is tried again.
+            self.maybe_propose(now);
+        }
         let Some(r) = self.recovery.as_ref() else {
             return;
         };
