@@ -338,22 +338,7 @@ impl<
         };
         let (vid, members, part) = (r.vid, r.members, r.next_part);
         if part == 0 {
-            let n = members.count_ones() as usize;
-            let peers = &self.peers;
-            let ok = w
-                .push_with(KIND_VIEW_CHANGE, 4 + 2 * n, |b| {
-                    b[0..4].copy_from_slice(&vid.to_be_bytes());
-                    let mut v = members;
-                    let mut i = 0;
-                    while v != 0 {
-                        let p = v.trailing_zeros() as usize;
-                        v &= v - 1;
-                        b[4 + 2 * i..6 + 2 * i].copy_from_slice(&peers[p].id.0.to_be_bytes());
-                        i += 1;
-                    }
-                })
-                .is_ok();
-            if !ok {
+            if !self.write_view(w, KIND_VIEW_CHANGE, vid, members) {
                 return Pulled::NoRoom;
             }
         }
@@ -669,35 +654,17 @@ impl<
                 self.forward[peer].pop_front();
                 continue;
             };
-            let hdr = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN;
-            let rest = (p.total_len - off) as usize;
-            let n = w.remaining().saturating_sub(hdr).min(rest);
-            if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+            let total = p.total_len;
+            let mut cursor = self.pool.cursor(h);
+            let Some(n) = self.write_tob_slice(w, slot, off, &mut cursor) else {
                 self.register(s, Feed::Forward, now);
                 return Pulled::NoRoom;
-            }
-            let origin = self.peers[p.origin as usize].id.0;
-            let pool = &self.pool;
-            let mut cursor = pool.cursor(h);
-            let ok = w
-                .push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
-                    b[0..2].copy_from_slice(&origin.to_be_bytes());
-                    b[2..6].copy_from_slice(&p.counter.to_be_bytes());
-                    b[6] = p.kind as u8;
-                    b[7..11].copy_from_slice(&p.total_len.to_be_bytes());
-                    b[11..15].copy_from_slice(&off.to_be_bytes());
-                    pool.read_at(h, &mut cursor, off as usize, &mut b[15..]);
-                })
-                .is_ok();
-            if !ok {
-                self.register(s, Feed::Forward, now);
-                return Pulled::NoRoom;
-            }
+            };
             self.counters.retransmissions += 1;
-            if off as usize + n >= p.total_len as usize {
+            if off + n >= total {
                 self.forward[peer].pop_front();
             } else if let Some(f) = self.forward[peer].front_mut() {
-                f.1 = off + n as u32;
+                f.1 = off + n;
                 self.register(s, Feed::Forward, now);
                 return Pulled::Partial;
             }
@@ -981,28 +948,31 @@ impl<
     /// The current view, told to a process outside it, made when pulled.
     pub(crate) fn pull_view_notice(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
         self.sinks[s].registered &= !Feed::ViewNotice.bit();
-        let (vid, members) = (self.tob.view_id, self.tob.view);
-        let n = members.count_ones() as usize;
-        let peers = &self.peers;
-        let ok = w
-            .push_with(KIND_VIEW_INSTALLED, 4 + 2 * n, |b| {
-                b[0..4].copy_from_slice(&vid.to_be_bytes());
-                let mut v = members;
-                let mut i = 0;
-                while v != 0 {
-                    let p = v.trailing_zeros() as usize;
-                    v &= v - 1;
-                    b[4 + 2 * i..6 + 2 * i].copy_from_slice(&peers[p].id.0.to_be_bytes());
-                    i += 1;
-                }
-            })
-            .is_ok();
-        if ok {
+        if self.write_view(w, KIND_VIEW_INSTALLED, self.tob.view_id, self.tob.view) {
             Pulled::Done
         } else {
             self.sinks[s].registered |= Feed::ViewNotice.bit();
             Pulled::NoRoom
         }
+    }
+
+    /// Writes a `ViewChange` or `ViewInstalled` record; false when it does
+    /// not fit.
+    fn write_view(&self, w: &mut FrameWriter<'_>, kind: u8, vid: u32, members: u64) -> bool {
+        let n = members.count_ones() as usize;
+        let peers = &self.peers;
+        w.push_with(kind, 4 + 2 * n, |b| {
+            b[0..4].copy_from_slice(&vid.to_be_bytes());
+            let mut v = members;
+            let mut i = 0;
+            while v != 0 {
+                let p = v.trailing_zeros() as usize;
+                v &= v - 1;
+                b[4 + 2 * i..6 + 2 * i].copy_from_slice(&peers[p].id.0.to_be_bytes());
+                i += 1;
+            }
+        })
+        .is_ok()
     }
 
     /// The Join request of a process outside the view, made when pulled.

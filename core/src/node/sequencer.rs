@@ -480,43 +480,28 @@ impl<
         now: Instant,
         w: &mut FrameWriter<'_>,
     ) -> Pulled {
-        let Some(p) = self.tob.pendings.get(slot as usize).copied().flatten() else {
+        let Some(p) = self
+            .tob
+            .pendings
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+        else {
             return Pulled::Done; // delivered and freed meanwhile
         };
-        let Some(h) = p.handle else {
-            return Pulled::Done;
-        };
-        let hdr = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN;
-        let rest = (p.total_len - p.sent) as usize;
-        let room = w.remaining().saturating_sub(hdr);
-        let whole_fits_empty =
-            hdr + p.total_len as usize <= self.integrity.max_frame_len(self.mtu) - Header::LEN;
-        if p.sent == 0 && room < rest && whole_fits_empty {
+        let (sent, total, mut cursor) = (p.sent, p.total_len, p.cursor);
+        let room = w
+            .remaining()
+            .saturating_sub(wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN);
+        let whole_fits_empty = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN + total as usize
+            <= self.integrity.max_frame_len(self.mtu) - Header::LEN;
+        if sent == 0 && room < total as usize && whole_fits_empty {
             return Pulled::NoRoom; // goes whole in the next datagram
         }
-        let n = room.min(rest);
-        if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+        let Some(n) = self.write_tob_slice(w, slot, sent, &mut cursor) else {
             return Pulled::NoRoom;
-        }
-        let mut cursor = p.cursor;
-        let pool = &self.pool;
-        let offset = p.sent;
-        let origin = self.peers[p.origin as usize].id.0;
-        let ok = w
-            .push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
-                b[0..2].copy_from_slice(&origin.to_be_bytes());
-                b[2..6].copy_from_slice(&p.counter.to_be_bytes());
-                b[6] = p.kind as u8;
-                b[7..11].copy_from_slice(&p.total_len.to_be_bytes());
-                b[11..15].copy_from_slice(&offset.to_be_bytes());
-                pool.read_at(h, &mut cursor, offset as usize, &mut b[15..]);
-            })
-            .is_ok();
-        if !ok {
-            return Pulled::NoRoom;
-        }
+        };
         if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
-            pm.sent += n as u32;
+            pm.sent += n;
             pm.cursor = cursor;
             if pm.sent >= pm.total_len {
                 pm.queued = false;
@@ -526,6 +511,47 @@ impl<
             }
         }
         Pulled::Partial
+    }
+
+    /// Writes the slice of pending `slot` that starts at byte `off` as one
+    /// `TobData` record: as much as fits, but never a sliver of a message at
+    /// the end of a datagram that already carries records. Returns the bytes
+    /// written; `None` when nothing was written. Used for first sends,
+    /// repairs and forwarding alike.
+    pub(crate) fn write_tob_slice(
+        &self,
+        w: &mut FrameWriter<'_>,
+        slot: u16,
+        off: u32,
+        cursor: &mut Cursor,
+    ) -> Option<u32> {
+        let p = self.tob.pendings.get(slot as usize)?.as_ref()?;
+        let h = p.handle?;
+        let rest = p.total_len.checked_sub(off)? as usize;
+        let n = w
+            .remaining()
+            .saturating_sub(wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN)
+            .min(rest);
+        if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+            return None;
+        }
+        let (origin, counter, kind, total) = (
+            self.peers[p.origin as usize].id.0,
+            p.counter,
+            p.kind as u8,
+            p.total_len,
+        );
+        let pool = &self.pool;
+        w.push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
+            b[0..2].copy_from_slice(&origin.to_be_bytes());
+            b[2..6].copy_from_slice(&counter.to_be_bytes());
+            b[6] = kind;
+            b[7..11].copy_from_slice(&total.to_be_bytes());
+            b[11..15].copy_from_slice(&off.to_be_bytes());
+            pool.read_at(h, cursor, off as usize, &mut b[15..]);
+        })
+        .ok()?;
+        Some(n as u32)
     }
 
     /// Takes a slice of DATA (lines 13–21). Returns the slot once complete.
@@ -1225,32 +1251,14 @@ impl<
                 cur += 1;
                 continue;
             };
-            let hdr = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN;
-            let rest = (p.total_len - off) as usize;
-            let room = w.remaining().saturating_sub(hdr);
-            let n = room.min(rest);
-            if (n == 0 && rest > 0) || (n < rest && n < MIN_FRAGMENT && w.records() > 0) {
+            let total = p.total_len;
+            let mut cursor = self.pool.cursor(h);
+            let Some(n) = self.write_tob_slice(w, slot, off, &mut cursor) else {
                 break;
-            }
-            let origin = self.peers[p.origin as usize].id.0;
-            let pool = &self.pool;
-            let mut cursor = pool.cursor(h);
-            let ok = w
-                .push_with(KIND_TOB_DATA, TOB_DATA_HEADER_LEN + n, |b| {
-                    b[0..2].copy_from_slice(&origin.to_be_bytes());
-                    b[2..6].copy_from_slice(&p.counter.to_be_bytes());
-                    b[6] = p.kind as u8;
-                    b[7..11].copy_from_slice(&p.total_len.to_be_bytes());
-                    b[11..15].copy_from_slice(&off.to_be_bytes());
-                    pool.read_at(h, &mut cursor, off as usize, &mut b[15..]);
-                })
-                .is_ok();
-            if !ok {
-                break;
-            }
+            };
             self.counters.retransmissions += 1;
-            off += n as u32;
-            if off >= p.total_len {
+            off += n;
+            if off >= total {
                 cur += 1;
                 off = 0;
             }

@@ -227,21 +227,17 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
                 to_sn,
             })
         }
-        KIND_VIEW_CHANGE => {
+        KIND_VIEW_CHANGE | KIND_VIEW_INSTALLED => {
             let vid = be_u32(body, 0).ok_or(bad)?;
             let members = MemberList::new(body.get(4..).ok_or(bad)?).ok_or(bad)?;
             if members.is_empty() {
                 return Err(bad);
             }
-            Ok(R::ViewChange { vid, members })
-        }
-        KIND_VIEW_INSTALLED => {
-            let vid = be_u32(body, 0).ok_or(bad)?;
-            let members = MemberList::new(body.get(4..).ok_or(bad)?).ok_or(bad)?;
-            if members.is_empty() {
-                return Err(bad);
-            }
-            Ok(R::ViewInstalled { vid, members })
+            Ok(if kind == KIND_VIEW_CHANGE {
+                R::ViewChange { vid, members }
+            } else {
+                R::ViewInstalled { vid, members }
+            })
         }
         KIND_RECOVER => {
             let vid = be_u32(body, 0).ok_or(bad)?;
