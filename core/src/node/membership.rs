@@ -337,10 +337,8 @@ impl<
             return Pulled::Done;
         };
         let (vid, members, part) = (r.vid, r.members, r.next_part);
-        if part == 0 {
-            if !self.write_view(w, KIND_VIEW_CHANGE, vid, members) {
-                return Pulled::NoRoom;
-            }
+        if part == 0 && !self.write_view(w, KIND_VIEW_CHANGE, vid, members) {
+            return Pulled::NoRoom;
         }
         let per = self.recover_ids_per_part();
         let mut part = part;
