@@ -156,6 +156,13 @@ impl<
 
     /// Proposes a view if this process is the coordinator of the next one.
     pub(crate) fn maybe_propose(&mut self, now: Instant) {
+        self.propose(now, false);
+    }
+
+    /// Proposes the view this process would install if it is its
+    /// coordinator: when it differs from the current one, or always with
+    /// `force` (others are changing views without us: take over).
+    fn propose(&mut self, now: Instant, force: bool) {
         if self.tob.excluded {
             return;
         }
@@ -163,7 +170,7 @@ impl<
         // earlier proposal that never completed comes back once heard again.
         let current = self.recovery.as_ref().map_or(self.tob.view, |r| r.members);
         let proposal = (self.tob.view & !self.suspects & !self.departed) | self.joiners;
-        if proposal == current || proposal & bit(self.me) == 0 {
+        if (proposal == current && !force) || proposal & bit(self.me) == 0 {
             return;
         }
         if proposal.trailing_zeros() as usize != self.me {
@@ -230,6 +237,13 @@ impl<
         if set & bit(self.me) == 0 {
             // Only a proposal: it may never complete, so it excludes nobody
             // yet (an installed view does, see `on_view_installed_notice`).
+            // But a member of our view is changing views without us while we
+            // do not suspect anyone: if we coordinate the view we would
+            // propose, take over with a later id (else it may wait forever
+            // for a coordinator that sees no reason to act).
+            if self.recovery.is_none() && !self.joining {
+                self.propose(now, true);
+            }
             return;
         }
         if let Some(r) = &self.recovery {
