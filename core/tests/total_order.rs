@@ -352,6 +352,17 @@ fn soak_random_fault_plans() {
     fault_plans(base..base + n);
 }
 
+/// A seed the soak found that still fails: a view installed by a subset of
+/// its members (the sequencer of that view sent END_RECOVERY and moved on
+/// before installing it) numbers messages by forceDeliver, and a later view
+/// change computes a different numbering for the same numbers (a total order
+/// violation). Kept as a failing test until fixed.
+#[test]
+#[ignore]
+fn known_failing_seed_5927() {
+    fault_plans(5927..5928);
+}
+
 fn fault_plans(seeds: std::ops::Range<u64>) {
     for seed in seeds {
         let n = 3 + (seed % 4) as u16;
