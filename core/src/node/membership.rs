@@ -291,6 +291,22 @@ impl<
             (self.tob.retained_from, self.tob.order_end)
         };
         if !joining {
+            // Numbers known beyond the contiguous prefix are not reported,
+            // so the union may number those messages differently (forceDeliver
+            // voids every number at or beyond its K): forget them now, or a
+            // later view change would mix two numberings. Nobody delivered
+            // them (delivery needs every member's contiguous knowledge).
+            for slot in 0..SLOTS {
+                let Some(p) = self.tob.pendings[slot].as_mut() else {
+                    continue;
+                };
+                if let Some(sn) = p.sn {
+                    if sn >= order_end {
+                        p.sn = None;
+                        self.tob.ring[(sn % SLOTS as u64) as usize] = u16::MAX;
+                    }
+                }
+            }
             for slot in 0..SLOTS {
                 let Some(p) = self.tob.pendings[slot].as_mut() else {
                     continue;
