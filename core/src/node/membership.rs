@@ -30,6 +30,20 @@
 //!   messages by increasing id, numbered `K, K+1, …` — the same at every
 //!   process, since all merged the same RECOVERs. Numbers a process knew
 //!   beyond `K` are void; the new sequencer numbers those messages again.
+//! * **Proposal ids are unique**: a counter above every id seen, times 256,
+//!   plus the coordinator's index, so ACK_RECOVER and END_RECOVERY name one
+//!   proposal. An attempt that does not complete is retried with a later id
+//!   by the coordinator of the view it would propose now — but not after its
+//!   END_RECOVERY went out, unless a member of it is suspected (others may
+//!   have installed it already). A coordinator that sees others change views
+//!   without it takes over with a later id.
+//! * **Numbers beyond the contiguous prefix are forgotten** when a change
+//!   starts: forceDeliver voids every number at or beyond its `K`, and a
+//!   member that agreed to a view it did not install must not keep an older
+//!   numbering of the same numbers.
+//! * **Exclusion** is learnt only from an installed view (`ViewInstalled`,
+//!   sent to a process that shows it missed one), never from a proposal; an
+//!   excluded process answers proposals that count on it with `Leave`.
 //! * **Joins** happen at a view boundary: a process outside the view sends
 //!   `Join` until a view includes it; it merges the RECOVERs' metadata to
 //!   learn where numbering continues, and delivers from the new view on.
