@@ -55,7 +55,7 @@
 //!
 //! The paper's Table 1 declares its optimal single-queue policy as
 //! `admPrio = rsrpt`, `procPrio = srpt`: process the least remaining work
-//! first and push out the packet with the *most* remaining work [20]. Our
+//! first and push out the packet with the *most* remaining work \[20\]. Our
 //! copy of the paper lacks the code of `rsrpt()`, so [`RSrpt`] is defined by
 //! that effect: as an admission order it keeps packets with less work, so its
 //! lowest packet (the victim) is the one with the most work.
@@ -663,7 +663,7 @@ pub trait QueueOrder {
     fn higher(&self, a: &QueueLoad, b: &QueueLoad) -> bool;
 }
 
-/// Longest Queue Drop (§4.4, [7]): push out from the queue with the most
+/// Longest Queue Drop (§4.4, \[7\]): push out from the queue with the most
 /// packets; ties go to more bytes, then to the lower index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -944,7 +944,7 @@ impl SchedPolicy for StrictPriority {
 }
 
 /// Min-Queue-First, BASEL Table 2 `minqf()`: the HOL packet with the least
-/// `work` goes first (2-competitive for throughput [21]).
+/// `work` goes first (2-competitive for throughput \[21\]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Mqf;
