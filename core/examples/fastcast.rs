@@ -48,8 +48,9 @@ fn stamp(at: Instant, len: usize) -> Vec<u8> {
 }
 
 fn throughput(n: u16, mtu: usize) -> (f64, f64) {
-    // Goodput capacity: a little below the line rate for IP/UDP headers.
-    let capacity = LINK_BPS / 8 * 985 / 1000;
+    // FastCast's availableBW: what a link carries in datagrams of this size,
+    // i.e. the line rate less the IP/UDP header of each datagram.
+    let capacity = LINK_BPS / 8 * mtu as u64 / (mtu as u64 + 28);
     let mut s = sim(n, 1, mtu, Some(capacity));
     for node in 0..n {
         s.app_at(
