@@ -352,6 +352,18 @@ fn soak_random_fault_plans() {
     fault_plans(base..base + n);
 }
 
+/// A seed the soak found that still fails (liveness only; safety holds): a
+/// coordinator that sent END_RECOVERY for its attempt suspects no member of
+/// it, while the other members moved to a later attempt that waits for a
+/// crashed process; nobody is left to propose the view that would complete.
+/// Letting the lower-indexed coordinator take over fixed this seed but broke
+/// others (5691), so it is kept as a failing test until a sound rule exists.
+#[test]
+#[ignore]
+fn known_failing_seed_19003() {
+    fault_plans(19003..19004);
+}
+
 fn fault_plans(seeds: std::ops::Range<u64>) {
     for seed in seeds {
         let n = 3 + (seed % 4) as u16;
