@@ -255,13 +255,7 @@ impl<
             // do not suspect anyone: if we coordinate the view we would
             // propose, take over with a later id (else it may wait forever
             // for a coordinator that sees no reason to act).
-            // (An attempt of ours that its members left for this later one
-            // cannot complete either.)
-            // Only a lower-indexed coordinator takes over, so two processes
-            // that suspect each other cannot outbid each other for ever.
-            let ours_abandoned = self.recovery.as_ref().is_none_or(|r| vid > r.vid);
-            let lower = (self.me as u32) < (vid & 0xff);
-            if ours_abandoned && lower && !self.joining {
+            if self.recovery.is_none() && !self.joining {
                 self.propose(now, true);
             }
             return;
