@@ -37,12 +37,6 @@
 //!   END_RECOVERY went out, unless a member of it is suspected (others may
 //!   have installed it already). A coordinator that sees others change views
 //!   without it takes over with a later id.
-//! * **forceDeliver decides from claims**: what each member said it holds in
-//!   its RECOVER (frozen when the attempt starts), never from data that
-//!   arrives later, so every member computes the same numbering. A member
-//!   that sent END_RECOVERY for an attempt and holds all its RECOVERs adopts
-//!   that attempt's numbering when it moves on, since someone may have
-//!   installed it.
 //! * **Numbers beyond the contiguous prefix are forgotten** when a change
 //!   starts: forceDeliver voids every number at or beyond its `K`, and a
 //!   member that agreed to a view it did not install must not keep an older
@@ -304,34 +298,6 @@ impl<
     /// Freezes ordering and starts exchanging RECOVER (Fig. 3 line 2).
     pub(crate) fn start_view_change(&mut self, vid: u32, members: u64, now: Instant) {
         let joining = self.joining;
-        if !joining {
-            if let Some(r) = self.recovery.as_ref() {
-                // We sent END_RECOVERY for the attempt we leave and hold every
-                // member's RECOVER: someone may have installed it and
-                // delivered by its forceDeliver. Adopt that numbering (it is
-                // the same at every member), so the next view cannot number
-                // those messages differently.
-                let complete = (0..SINKS.min(64)).all(|p| {
-                    r.members & bit(p) == 0
-                        || p == self.me
-                        || (r.their_parts[p] > 0
-                            && (0..r.their_parts[p]).all(|q| {
-                                r.got_parts[p][(q / 64) as usize] & (1u64 << (q % 64)) != 0
-                            }))
-                });
-                if r.ended & bit(self.me) != 0 && complete && !r.joining {
-                    let k = r.union_order_end;
-                    let (start, next) = self.force_numbering(k, false);
-                    self.tob.next_to_order = next;
-                    self.tob.forced_end = self.tob.forced_end.max(start);
-                }
-            }
-            // A new attempt collects its own union.
-            for p in self.tob.pendings.iter_mut().flatten() {
-                p.in_union = false;
-                p.claimed_by = 0;
-            }
-        }
         let mut unordered = heapless::Vec::new();
         let (deliver_from, order_end) = if joining {
             (0, 0)
@@ -360,18 +326,10 @@ impl<
                     continue;
                 };
                 let in_range = p.sn.is_some_and(|sn| sn >= deliver_from && sn < order_end);
-                // What we hold is frozen here, as a claim of our own: every
-                // re-sent RECOVER part says the same, and forceDeliver decides
-                // from claims (the same at every member), not from data that
-                // happens to arrive later.
                 if in_range {
                     p.in_union = true;
-                    if p.complete {
-                        p.claimed_by |= bit(self.me);
-                    }
                 } else if p.complete && !p.delivered {
                     p.in_union = true;
-                    p.claimed_by |= bit(self.me);
                     let _ = unordered.push((p.origin, p.counter));
                 }
             }
@@ -450,7 +408,6 @@ impl<
             let tob = &self.tob;
             let peers = &self.peers;
             let unordered = &r.unordered;
-            let me = self.me;
             let entry = |i: usize| -> IdEntry {
                 let p: Option<Pending> = if i < n_ordered_total {
                     tob.ring_slot(deliver_from + i as u64)
@@ -465,11 +422,7 @@ impl<
                     Some(p) => IdEntry {
                         origin: peers[p.origin as usize].id.0,
                         counter: p.counter,
-                        flags: if p.claimed_by & bit(me) != 0 {
-                            ID_HAS_DATA
-                        } else {
-                            0
-                        },
+                        flags: if p.complete { ID_HAS_DATA } else { 0 },
                     },
                     None => IdEntry {
                         origin: u16::MAX,
@@ -612,9 +565,7 @@ impl<
         };
         if let Some(p) = self.tob.pendings[slot as usize].as_mut() {
             p.in_union = true;
-            // Every claim is recorded, also for data held here already:
-            // forceDeliver decides from the claims of the union.
-            if has_data {
+            if has_data && !p.complete {
                 p.claimed_by |= bit(from);
             }
         }
@@ -838,12 +789,14 @@ impl<
     }
 
     /// forceDeliver (Fig. 3 lines 19–27) and the new view (lines 7–12).
-    /// The numbering of forceDeliver (Fig. 3 lines 19–27) over the merged
-    /// union with end `k`: numbers at or beyond `k` are void, numbered
-    /// messages nobody holds end their dead origin's deliveries, then the
-    /// unordered ones are numbered from `k` by increasing id. Returns the
-    /// first number after them and, per origin, the next counter to number.
-    fn force_numbering(&mut self, k: u64, joining: bool) -> (u64, [u32; SINKS]) {
+    fn force_deliver_and_install(
+        &mut self,
+        vid: u32,
+        members: u64,
+        k: u64,
+        joining: bool,
+        now: Instant,
+    ) {
         // Numbers at or beyond K are void: they are numbered again.
         for slot in 0..SLOTS {
             let Some(p) = self.tob.pendings[slot].as_mut() else {
@@ -868,7 +821,7 @@ impl<
                 if let Some(slot) = self.tob.ring_slot(sn) {
                     if let Some(p) = self.tob.pendings[slot as usize] {
                         let o = p.origin as usize;
-                        if p.claimed_by == 0 {
+                        if !p.complete && p.claimed_by == 0 {
                             broken |= bit(o);
                         }
                         if broken & bit(o) != 0 {
@@ -884,7 +837,8 @@ impl<
         let mut later: heapless::Vec<(u16, u32, u16), SLOTS> = heapless::Vec::new();
         for slot in 0..SLOTS {
             if let Some(p) = self.tob.pendings[slot] {
-                if p.sn.is_none() && p.in_union && !p.delivered && p.claimed_by != 0 {
+                if p.sn.is_none() && p.in_union && !p.delivered && (p.complete || p.claimed_by != 0)
+                {
                     let _ =
                         later.push((self.peers[p.origin as usize].id.0, p.counter, slot as u16));
                 }
@@ -918,18 +872,7 @@ impl<
             next[o] = c.wrapping_add(1);
             sn += 1;
         }
-        (sn, next)
-    }
-
-    fn force_deliver_and_install(
-        &mut self,
-        vid: u32,
-        members: u64,
-        k: u64,
-        joining: bool,
-        now: Instant,
-    ) {
-        let (start, mut next) = self.force_numbering(k, joining);
+        let start = sn;
         // Processes that join start their counters afresh.
         let newcomers = if joining { 0 } else { members & !self.tob.view };
         let mut v = newcomers & !bit(self.me);
