@@ -361,6 +361,19 @@ fn soak_random_fault_plans() {
     );
 }
 
+/// A seed the soak found that still fails — a total order violation: a
+/// view (514) is installed by one member after two others, having sent their
+/// END_RECOVERY for it, moved on to a later view (768) and installed that;
+/// 514's forceDeliver skipped a number whose data its union lacked, 768's did
+/// not. Deciding forceDeliver from the claims frozen in RECOVERs and adopting
+/// an agreed attempt's numbering fixed this seed but broke others, so it is
+/// kept as a failing test (1 in 40,000 random fault plans).
+#[test]
+#[ignore]
+fn known_failing_seed_29534() {
+    fault_plans(29534..29535);
+}
+
 /// A seed the soak found that still fails (liveness only; safety holds): a
 /// coordinator that sent END_RECOVERY for its attempt suspects no member of
 /// it, while the other members moved to a later attempt that waits for a
