@@ -542,22 +542,8 @@ impl<
                     return;
                 };
                 self.tob.pendings[s as usize] = Some(Pending {
-                    origin: o as u8,
-                    counter,
-                    kind: TobKind::App,
-                    total_len: 0,
-                    handle: None,
-                    ranges: crate::reassembly::RangeSet::default(),
-                    complete: false,
-                    sn: None,
-                    delivered: false,
-                    queued: false,
-                    sent: 0,
-                    cursor: Cursor::default(),
-                    claimed_by: 0,
                     in_union: true,
-                    tx: false,
-                    sent_at: Instant::MAX,
+                    ..Pending::placeholder(o as u8, counter, TobKind::App, 0)
                 });
                 self.tob.by_origin[o][counter as usize % PER_ORIGIN] = s;
                 s

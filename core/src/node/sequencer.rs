@@ -95,6 +95,31 @@ pub(crate) struct Pending {
     pub(crate) sent_at: Instant,
 }
 
+impl Pending {
+    /// An entry that knows only its id (and kind and length when given):
+    /// its storage comes with its first data.
+    pub(crate) fn placeholder(origin: u8, counter: u32, kind: TobKind, total_len: u32) -> Self {
+        Pending {
+            origin,
+            counter,
+            kind,
+            total_len,
+            handle: None,
+            ranges: crate::reassembly::RangeSet::default(),
+            complete: false,
+            sn: None,
+            delivered: false,
+            queued: false,
+            sent: 0,
+            cursor: Cursor::default(),
+            claimed_by: 0,
+            in_union: false,
+            tx: false,
+            sent_at: Instant::MAX,
+        }
+    }
+}
+
 /// State of the total order broadcast.
 pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) view_id: u32,
@@ -581,24 +606,8 @@ impl<
                     return None;
                 }
                 let slot = self.tob.free.pop()?;
-                self.tob.pendings[slot as usize] = Some(Pending {
-                    origin: origin as u8,
-                    counter,
-                    kind,
-                    total_len,
-                    handle: None,
-                    ranges: crate::reassembly::RangeSet::default(),
-                    complete: false,
-                    sn: None,
-                    delivered: false,
-                    queued: false,
-                    sent: 0,
-                    cursor: Cursor::default(),
-                    claimed_by: 0,
-                    in_union: false,
-                    tx: false,
-                    sent_at: Instant::MAX,
-                });
+                self.tob.pendings[slot as usize] =
+                    Some(Pending::placeholder(origin as u8, counter, kind, total_len));
                 self.tob.by_origin[origin][counter as usize % PER_ORIGIN] = slot;
                 slot
             }
@@ -876,24 +885,8 @@ impl<
                         continue;
                     }
                     let Some(s) = self.tob.free.pop() else { break };
-                    self.tob.pendings[s as usize] = Some(Pending {
-                        origin: o as u8,
-                        counter: e.counter,
-                        kind: TobKind::App,
-                        total_len: 0,
-                        handle: None,
-                        ranges: crate::reassembly::RangeSet::default(),
-                        complete: false,
-                        sn: None,
-                        delivered: false,
-                        queued: false,
-                        sent: 0,
-                        cursor: Cursor::default(),
-                        claimed_by: 0,
-                        in_union: false,
-                        tx: false,
-                        sent_at: Instant::MAX,
-                    });
+                    self.tob.pendings[s as usize] =
+                        Some(Pending::placeholder(o as u8, e.counter, TobKind::App, 0));
                     self.tob.by_origin[o][e.counter as usize % PER_ORIGIN] = s;
                     s
                 }
