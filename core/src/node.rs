@@ -1076,17 +1076,30 @@ impl<
             Feed::ViewNotice => return self.pull_view_notice(s, w),
             Feed::Leave => {
                 self.sinks[s].registered &= !Feed::Leave.bit();
-                if w.push(&RecordRepr::Leave).is_err() {
-                    self.sinks[s].registered |= Feed::Leave.bit();
-                    return Pulled::NoRoom;
-                }
-                return Pulled::Done;
+                return self.push_for_feed(s, feed, &RecordRepr::Leave, w);
             }
         };
         if w.push(&repr).is_err() {
             return Pulled::NoRoom;
         }
         self.sinks[s].registered &= !feed.bit();
+        Pulled::Done
+    }
+
+    /// Writes the record a feed made when pulled (its registration bit
+    /// already cleared); when it does not fit, the feed stays registered and
+    /// the datagram is full.
+    pub(crate) fn push_for_feed(
+        &mut self,
+        s: usize,
+        feed: Feed,
+        r: &RecordRepr<'_>,
+        w: &mut FrameWriter<'_>,
+    ) -> Pulled {
+        if w.push(r).is_err() {
+            self.sinks[s].registered |= feed.bit();
+            return Pulled::NoRoom;
+        }
         Pulled::Done
     }
 

@@ -237,14 +237,11 @@ impl<
                 None => return Pulled::Done,
             },
         };
-        if w.push(&r).is_err() {
-            self.sinks[s].registered |= feed.bit();
-            return Pulled::NoRoom;
-        }
-        if feed == Feed::BwAck {
+        let pulled = self.push_for_feed(s, feed, &r, w);
+        if feed == Feed::BwAck && matches!(pulled, Pulled::Done) {
             self.bw.owed[peer] = None;
         }
-        Pulled::Done
+        pulled
     }
 
     /// A view was installed: requirements of members that left are dropped.

@@ -723,11 +723,7 @@ impl<
             },
             _ => return Pulled::Done,
         };
-        if w.push(&r).is_err() {
-            self.sinks[s].registered |= feed.bit();
-            return Pulled::NoRoom;
-        }
-        Pulled::Done
+        self.push_for_feed(s, feed, &r, w)
     }
 
     /// ACK_RECOVER from `from` (Fig. 3 line 3).
@@ -1006,15 +1002,10 @@ impl<
     /// The Join request of a process outside the view, made when pulled.
     pub(crate) fn pull_join(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
         self.sinks[s].registered &= !Feed::Join.bit();
-        if w.push(&RecordRepr::Join {
+        let r = RecordRepr::Join {
             incarnation: self.incarnation,
-        })
-        .is_err()
-        {
-            self.sinks[s].registered |= Feed::Join.bit();
-            return Pulled::NoRoom;
-        }
-        Pulled::Done
+        };
+        self.push_for_feed(s, Feed::Join, &r, w)
     }
 
     /// Failure detection and view-change retries, every `rto`.

@@ -1177,11 +1177,7 @@ impl<
             from_sn: from,
             to_sn: to,
         };
-        if w.push(&r).is_err() {
-            self.sinks[s].registered |= Feed::TobNack.bit();
-            return Pulled::NoRoom;
-        }
-        Pulled::Done
+        self.push_for_feed(s, Feed::TobNack, &r, w)
     }
 
     /// Sequencer: a member asks for order and data of `[from, to)`.
