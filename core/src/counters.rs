@@ -91,6 +91,9 @@ pub struct Counters {
     pub messages_accepted: u64,
     /// Application requests refused with `Full` (backpressure).
     pub refused_full: u64,
+    /// Message copies that waited in a pledge buffer (Omaha) or a
+    /// time-based aggregation buffer instead of leaving at once.
+    pub messages_buffered: u64,
     /// Messages delivered to the application.
     pub messages_delivered: u64,
     /// Most messages waiting in any one sink queue at once.

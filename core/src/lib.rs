@@ -74,6 +74,7 @@ pub mod feed;
 pub mod heap;
 pub mod inbox;
 pub mod node;
+pub mod pledge;
 pub mod pool;
 pub mod queue;
 pub mod reassembly;
@@ -92,5 +93,6 @@ pub use nb;
 pub use node::{
     Config, Error, Event, HostNode, MsgId, Node, RateLimit, SendOptions, SmallNode, ViewPolicy,
 };
+pub use pledge::{Aggregation, AppId};
 pub use time::{Duration, Instant};
 pub use wire::Integrity;

@@ -45,6 +45,7 @@ use crate::control::{ControlPolicy, Readiness, TokenBucket, Window};
 use crate::counters::{Counters, DropReason, SendReason};
 use crate::feed::{Class, Feed, Item};
 use crate::inbox::Inbox;
+use crate::pledge::{Aggregation, AppId, Decision, PledgeOptions, Pledges};
 use crate::pool::{Cursor, Handle, Pool};
 use crate::queue::Queue;
 use crate::queue::{
@@ -217,6 +218,9 @@ pub struct Config<'a> {
     /// Link capacity for bandwidth allocation (FastCast `B`), bytes/s;
     /// `None` disables rate allocation (the data sink is not rate-limited).
     pub link_capacity: Option<u64>,
+    /// How application messages to a peer are aggregated (Omaha pledge
+    /// buffers by default; see [`crate::pledge`]).
+    pub aggregation: Aggregation,
 }
 
 impl<'a> Config<'a> {
@@ -242,12 +246,13 @@ impl<'a> Config<'a> {
             view_policy: ViewPolicy::PrimaryPartition,
             join: false,
             link_capacity: None,
+            aggregation: Aggregation::Omaha,
         }
     }
 }
 
 /// How to send one application message.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SendOptions {
     /// Priority class.
@@ -258,6 +263,14 @@ pub struct SendOptions {
     pub droppable: bool,
     /// Intrinsic value for value-based queue policies (BASEL §4.1).
     pub value: u32,
+    /// Omaha `probaBuf`: probability (0.0 ..= 1.0) that the message waits in
+    /// its destination's pledge buffer when another application's pledge
+    /// covers that destination; 0 sends at once (with what was buffered).
+    pub proba_buf: f32,
+    /// Omaha `t`: longest time the message may wait in a pledge buffer.
+    pub timeout: Duration,
+    /// Omaha `app`: the sending application.
+    pub app: AppId,
 }
 
 impl Default for SendOptions {
@@ -266,6 +279,19 @@ impl Default for SendOptions {
             class: Class::Data,
             droppable: false,
             value: 0,
+            proba_buf: 0.0,
+            timeout: Duration::ZERO,
+            app: 0,
+        }
+    }
+}
+
+impl SendOptions {
+    fn pledge(&self) -> PledgeOptions {
+        PledgeOptions {
+            proba_buf: self.proba_buf,
+            timeout: self.timeout,
+            app: self.app,
         }
     }
 }
@@ -518,6 +544,9 @@ pub struct Node<
     /// Data to forward to each peer during a view change: (slot, offset).
     forward: [heapless::Deque<(u16, u32), 16>; SINKS],
     bw: BandwidthState<SINKS>,
+    /// Omaha's `curPledges` and pledge-buffer bookkeeping, by peer index
+    /// (the buffered messages wait in the peer's sink).
+    pledges: Pledges<SINKS>,
     /// The latest time the host gave (for work triggered without one).
     now: Instant,
 }
@@ -648,6 +677,7 @@ impl<
             highest_vid_seen: 0,
             forward: core::array::from_fn(|_| heapless::Deque::new()),
             bw: BandwidthState::new(me, config.members.len(), config.link_capacity),
+            pledges: Pledges::new(config.aggregation, config.mtu),
             now,
         })
     }
@@ -697,9 +727,14 @@ impl<
     /// Queues a message for `dest`; returns its message id. Best effort at
     /// this layer: reliability and order are the protocols' business.
     ///
+    /// To a peer, the message goes through the peer's pledge buffer
+    /// (Omaha's overloaded `send`, see [`crate::pledge`]): with the default
+    /// `proba_buf = 0` it leaves at once, with whatever was buffered.
+    ///
     /// Errors change nothing: [`Error::Full`] when the queue, the message
     /// table or the payload pool is full (retry later), [`Error::Oversized`],
-    /// [`Error::NotMember`], [`Error::UnknownGroup`].
+    /// [`Error::NotMember`], [`Error::UnknownGroup`], [`Error::InvalidConfig`]
+    /// when `proba_buf` is not a probability.
     pub fn send(
         &mut self,
         now: Instant,
@@ -709,23 +744,127 @@ impl<
     ) -> Result<u32, Error> {
         self.now = self.now.max(now);
         let s = self.sink_index(dest)?;
+        let mut sinks = heapless::Vec::<u16, SINKS>::new();
+        let _ = sinks.push(s as u16);
+        self.check_room(&sinks, payload, &opts)?;
+        Ok(self.enqueue_to(&sinks, now, payload, &opts))
+    }
+
+    /// Omaha's `send(msg, dests, probaBuf, t, app)` (Algorithm 1, lines
+    /// 21–39): one message to several peers, each copy through its
+    /// destination's pledge buffer. All copies carry the same message id.
+    /// Duplicate ids count once. Errors change nothing (as [`Node::send`]).
+    pub fn send_to(
+        &mut self,
+        now: Instant,
+        dests: &[NodeId],
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<u32, Error> {
+        self.now = self.now.max(now);
+        let sinks = self.peer_sinks(dests)?;
+        self.check_room(&sinks, payload, &opts)?;
+        Ok(self.enqueue_to(&sinks, now, payload, &opts))
+    }
+
+    /// Omaha's `beginPledge(app, futureDests)` (lines 6–9): `app` promises
+    /// to send to `future_dests` soon (e.g. when its quorum wait ends), so
+    /// other applications' messages to them may wait for that datagram.
+    /// Replaces `app`'s previous pledge. Errors change nothing.
+    pub fn begin_pledge(
+        &mut self,
+        now: Instant,
+        app: AppId,
+        future_dests: &[NodeId],
+    ) -> Result<(), Error> {
+        self.now = self.now.max(now);
+        let sinks = self.peer_sinks(future_dests)?;
+        let mask = sinks.iter().fold(0u64, |m, &s| m | 1u64 << (s - 1));
+        self.pledges.begin_pledge(app, mask, now);
+        Ok(())
+    }
+
+    /// Omaha's `pledgedSend(msg, dests, probaBuf, t, app)` (lines 16–20):
+    /// ends `opts.app`'s pledge, then sends like [`Node::send_to`]. On error
+    /// nothing changes, the pledge included.
+    pub fn pledged_send(
+        &mut self,
+        now: Instant,
+        dests: &[NodeId],
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<u32, Error> {
+        self.now = self.now.max(now);
+        let sinks = self.peer_sinks(dests)?;
+        self.check_room(&sinks, payload, &opts)?;
+        self.pledges.end_pledge(opts.app, now);
+        Ok(self.enqueue_to(&sinks, now, payload, &opts))
+    }
+
+    /// Ends `app`'s pledge without sending (e.g. its instance was abandoned).
+    /// Returns whether it held one.
+    pub fn end_pledge(&mut self, now: Instant, app: AppId) -> bool {
+        self.pledges.end_pledge(app, now)
+    }
+
+    /// The pledge state (read-only), for hosts and tests.
+    pub fn pledges(&self) -> &Pledges<SINKS> {
+        &self.pledges
+    }
+
+    /// The sinks of distinct peers `ids` (not this node).
+    fn peer_sinks(&self, ids: &[NodeId]) -> Result<heapless::Vec<u16, SINKS>, Error> {
+        let mut seen = 0u64;
+        let mut sinks = heapless::Vec::new();
+        for &id in ids {
+            let s = self.sink_index(Destination::Peer(id))?;
+            let bit = 1u64 << ((s - 1) % 64);
+            if seen & bit == 0 {
+                seen |= bit;
+                let _ = sinks.push(s as u16);
+            }
+        }
+        Ok(sinks)
+    }
+
+    /// Whether one copy of `payload` can be queued in each of `sinks` now.
+    fn check_room(
+        &mut self,
+        sinks: &[u16],
+        payload: &[u8],
+        opts: &SendOptions,
+    ) -> Result<(), Error> {
         if payload.len() > self.max_message {
             return Err(Error::Oversized);
         }
-        let Some(&slot) = self.out_free.last() else {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
-        };
-        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
-        if self.tx_pool_bytes + blocks_bytes > self.pool_half() {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
+        if !opts.pledge().is_valid() {
+            return Err(Error::InvalidConfig("proba_buf must be within 0.0 ..= 1.0"));
         }
-        let Ok(handle) = self.pool.store(payload) else {
+        let n = sinks.len();
+        let blocks = Pool::<BLOCKS>::blocks_for(payload.len());
+        let room = self.out_free.len() >= n
+            && self.tx_pool_bytes + n * blocks * crate::pool::BLOCK_LEN <= self.pool_half()
+            && self.pool.free_bytes() >= n * blocks * crate::pool::BLOCK_LEN
+            && sinks.iter().all(|&s| {
+                opts.droppable
+                    || self.sinks[s as usize]
+                        .port
+                        .buffer()
+                        .queue(opts.class.index())
+                        .is_some_and(|q| {
+                            !q.would_congest(&Self::message_meta(self.now, payload, opts))
+                        })
+            });
+        if room {
+            Ok(())
+        } else {
             self.counters.refused_full += 1;
-            return Err(Error::Full);
-        };
-        let meta = PacketMeta {
+            Err(Error::Full)
+        }
+    }
+
+    fn message_meta(now: Instant, payload: &[u8], opts: &SendOptions) -> PacketMeta {
+        PacketMeta {
             arrival: now,
             size: payload.len() as u32,
             value: opts.value,
@@ -733,45 +872,109 @@ impl<
             slack: None,
             class: urgency(opts.class),
             droppable: opts.droppable,
-        };
-        match self.sinks[s]
-            .port
-            .enqueue(opts.class.index(), meta, Item::Message(slot))
-        {
-            Admission::Refused(..) => {
-                self.pool.free(handle);
-                self.counters.refused_full += 1;
-                return Err(Error::Full);
-            }
-            Admission::Admitted => {}
-            Admission::AdmittedPushedOut(victims) => {
-                for v in victims {
-                    self.discard(v.item);
-                }
-            }
         }
-        self.out_free.pop();
-        self.tx_pool_bytes += blocks_bytes;
+    }
+
+    /// Queues one copy per sink (room checked by `check_room`), then applies
+    /// each destination's pledge decision. Returns the message id.
+    fn enqueue_to(
+        &mut self,
+        sinks: &[u16],
+        now: Instant,
+        payload: &[u8],
+        opts: &SendOptions,
+    ) -> u32 {
         let msg = self.next_msg;
         self.next_msg = self.next_msg.wrapping_add(1);
-        let group = match dest {
-            Destination::Group(g) => g.0,
-            Destination::Peer(_) => wire::GROUP_NONE,
-        };
-        self.out[slot as usize] = Some(OutMsg {
-            handle,
-            cursor: self.pool.cursor(handle),
-            sent: 0,
-            group,
-            msg,
-        });
-        self.counters.messages_accepted += 1;
-        let ql = self.sinks[s].port.buffer().len() as u64;
-        self.counters.queue_high_water = self.counters.queue_high_water.max(ql);
+        let meta = Self::message_meta(now, payload, opts);
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
+        for &s in sinks {
+            let s = s as usize;
+            let (Some(&slot), Ok(handle)) = (self.out_free.last(), self.pool.store(payload)) else {
+                // Unreachable after `check_room`; refuse the rest rather than panic.
+                self.counters.refused_full += 1;
+                break;
+            };
+            match self.sinks[s]
+                .port
+                .enqueue(opts.class.index(), meta, Item::Message(slot))
+            {
+                Admission::Refused(..) => {
+                    self.pool.free(handle);
+                    self.counters.refused_full += 1;
+                    continue;
+                }
+                Admission::Admitted => {}
+                Admission::AdmittedPushedOut(victims) => {
+                    for v in victims {
+                        self.discard(v.item);
+                    }
+                }
+            }
+            self.out_free.pop();
+            self.tx_pool_bytes += blocks_bytes;
+            let group = match self.sinks[s].destination {
+                Destination::Group(g) => g.0,
+                Destination::Peer(_) => wire::GROUP_NONE,
+            };
+            self.out[slot as usize] = Some(OutMsg {
+                handle,
+                cursor: self.pool.cursor(handle),
+                sent: 0,
+                group,
+                msg,
+            });
+            self.counters.messages_accepted += 1;
+            let ql = self.sinks[s].port.buffer().len() as u64;
+            self.counters.queue_high_water = self.counters.queue_high_water.max(ql);
+            self.pledge_decide(s, payload.len(), opts, now);
+        }
         let used = (BLOCKS * crate::pool::BLOCK_LEN - self.pool.free_bytes()) as u64;
         self.counters.pool_high_water = self.counters.pool_high_water.max(used);
+        msg
+    }
+
+    /// Lines 24–37 of Algorithm 1 for the message just queued in sink `s`:
+    /// keep the sink held until the buffer's deadline, or flush it.
+    fn pledge_decide(&mut self, s: usize, bytes: usize, opts: &SendOptions, now: Instant) {
+        if s == GROUP_SINK {
+            self.activate(s); // group traffic has no pledge buffer
+            return;
+        }
+        match self
+            .pledges
+            .decide(s - 1, bytes, &opts.pledge(), now, &mut self.rng)
+        {
+            Decision::Buffer { deadline } => {
+                self.counters.messages_buffered += 1;
+                self.sinks[s].control.hold.until = Some(deadline);
+                match self.sinks[s].state {
+                    SinkState::Held | SinkState::Idle => {
+                        self.sinks[s].state = SinkState::Held;
+                        // Cannot fail: sink indices are below SINKS, the timer capacity.
+                        let _ = self.holds.set(SinkKey(s as u16), deadline);
+                    }
+                    // `poll_transmit` parks an active sink until the deadline;
+                    // a blocked one waits for its window anyway.
+                    SinkState::Active | SinkState::Blocked => {}
+                }
+            }
+            Decision::Flush => self.flush_pledge_buffer(s),
+        }
+    }
+
+    /// `sendBuff` (lines 10–15): the sink's buffered messages leave now.
+    fn flush_pledge_buffer(&mut self, s: usize) {
+        if s != GROUP_SINK {
+            self.pledges.flushed(s - 1);
+        }
+        if self.sinks[s].control.hold.until.take().is_some()
+            && self.sinks[s].state == SinkState::Held
+        {
+            self.holds.cancel(SinkKey(s as u16));
+            self.sinks[s].state = SinkState::Idle;
+        }
         self.activate(s);
-        Ok(msg)
     }
 
     /// Frees what a queue policy pushed out.
@@ -804,6 +1007,11 @@ impl<
 
     /// Registers `feed`'s intent to send with sink `s` (at most once).
     fn register(&mut self, s: usize, feed: Feed, now: Instant) {
+        // The engine's own records are sent with probaBuf = 0: they flush a
+        // pledge buffer and carry what waited in it (see `crate::pledge`).
+        if self.sinks[s].control.hold.until.is_some() {
+            self.flush_pledge_buffer(s);
+        }
         let sink = &mut self.sinks[s];
         if sink.registered & feed.bit() != 0 {
             self.activate(s);
@@ -854,15 +1062,19 @@ impl<
         Ok(())
     }
 
-    /// Holds the sink of `dest` until `until` (or releases it with `None`).
+    /// Holds the sink of `dest` until `until`, or releases it (and its
+    /// pledge buffer) at once with `None`.
     pub fn hold(&mut self, dest: Destination, until: Option<Instant>) -> Result<(), Error> {
         let s = self.sink_index(dest)?;
-        self.sinks[s].control.hold.until = until;
-        if until.is_none() && self.sinks[s].state == SinkState::Held {
-            self.holds.cancel(SinkKey(s as u16));
-            self.sinks[s].state = SinkState::Idle;
-            if !self.sinks[s].port.buffer().is_empty() {
-                self.activate(s);
+        match until {
+            None => self.flush_pledge_buffer(s),
+            Some(t) => {
+                self.sinks[s].control.hold.until = Some(t);
+                if self.sinks[s].state == SinkState::Held {
+                    let _ = self.holds.set(SinkKey(s as u16), t);
+                } else {
+                    self.activate(s);
+                }
             }
         }
         Ok(())
@@ -956,6 +1168,10 @@ impl<
             }
             let deadline = held_before;
             self.sinks[s].control.hold.until = None;
+            if s != GROUP_SINK {
+                // Whatever waited in the pledge buffer leaves now.
+                self.pledges.flushed(s - 1);
+            }
             let Some(tx) = self.build_frame(s, now, buf, deadline) else {
                 self.sinks[s].state = SinkState::Idle;
                 continue;
