@@ -271,6 +271,9 @@ pub struct SendOptions {
     pub timeout: Duration,
     /// Omaha `app`: the sending application.
     pub app: AppId,
+    /// Whether a peer's progress may wait on this message (e.g. it may
+    /// complete a quorum); only [`Aggregation::Criticality`] looks at it.
+    pub critical: bool,
 }
 
 impl Default for SendOptions {
@@ -282,6 +285,7 @@ impl Default for SendOptions {
             proba_buf: 0.0,
             timeout: Duration::ZERO,
             app: 0,
+            critical: true,
         }
     }
 }
@@ -292,6 +296,7 @@ impl SendOptions {
             proba_buf: self.proba_buf,
             timeout: self.timeout,
             app: self.app,
+            critical: self.critical,
         }
     }
 }

@@ -74,6 +74,12 @@ pub enum Aggregation {
         /// Longest expected wait for which a message is buffered.
         horizon: Duration,
     },
+    /// Buffer what nobody waits for, never delay what somebody waits for:
+    /// a message the sender marks not critical (no peer's progress waits
+    /// on it, e.g. a commit notice to a learner) waits until its timeout or
+    /// until a critical message to the same destination carries it; a
+    /// critical one (it may complete a quorum) leaves at once.
+    Criticality,
 }
 
 /// What [`Pledges::decide`] says about one destination.
@@ -100,6 +106,9 @@ pub struct PledgeOptions {
     pub timeout: Duration,
     /// The sending application (`app`).
     pub app: AppId,
+    /// Whether a peer's progress may wait on this message (used by
+    /// [`Aggregation::Criticality`]; the paper's policies ignore it).
+    pub critical: bool,
 }
 
 impl Default for PledgeOptions {
@@ -108,6 +117,7 @@ impl Default for PledgeOptions {
             proba_buf: 0.0,
             timeout: Duration::ZERO,
             app: 0,
+            critical: true,
         }
     }
 }
@@ -260,6 +270,7 @@ impl<const DESTS: usize> Pledges<DESTS> {
                 }
                 _ => false,
             },
+            Aggregation::Criticality => !opts.critical && opts.timeout > Duration::ZERO,
         };
         // Bounded buffers: the message that fills one flushes it.
         if !buffer || total >= self.limit {
@@ -388,6 +399,7 @@ mod tests {
             proba_buf,
             timeout: Duration::from_millis(timeout_ms),
             app,
+            critical: true,
         }
     }
 
@@ -608,6 +620,27 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    #[test]
+    fn criticality_buffers_only_what_nobody_waits_for() {
+        let mut rng = Rng::new(1);
+        let mut p: Pledges<8> = Pledges::new(Aggregation::Criticality, 1400);
+        let quiet = PledgeOptions {
+            critical: false,
+            ..opts(A, 0.0, 80)
+        };
+        // No pledge needed, proba_buf ignored.
+        assert_eq!(
+            p.decide(0, 10, &quiet, t(0), &mut rng),
+            Decision::Buffer { deadline: t(80) }
+        );
+        // A critical message leaves at once and carries the buffer.
+        assert_eq!(
+            p.decide(0, 10, &opts(A, 1.0, 80), t(5), &mut rng),
+            Decision::Flush
+        );
+        assert_eq!(p.buffered(0), (0, 0));
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub mod check;
 mod config;
 mod fault;
 mod node;
+pub mod paxos;
 mod stats;
 #[cfg(test)]
 mod tests;
