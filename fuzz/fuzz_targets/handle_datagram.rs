@@ -46,6 +46,28 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let _ = node.send(t, dest, body, SendOptions::default());
             }
+            // Pledge buffers (Omaha): the first body bytes pick the call,
+            // the application, the destinations and probaBuf.
+            7 if body.len() >= 3 => {
+                let app = u16::from(body[1] % 3);
+                let dests: Vec<NodeId> = (0..4u16)
+                    .filter(|i| body[2] & (1 << i) != 0)
+                    .map(NodeId)
+                    .collect();
+                let opts = SendOptions {
+                    proba_buf: f32::from(body[1]) / 200.0, // sometimes > 1: refused
+                    timeout: phasecast_core::Duration::from_micros(u64::from(body[2]) * 100),
+                    app,
+                    critical: body[1] & 0x80 != 0,
+                    ..SendOptions::default()
+                };
+                let _ = match body[0] % 4 {
+                    0 => node.begin_pledge(t, app, &dests).map(|_| 0),
+                    1 => node.pledged_send(t, &dests, &body[3..], opts),
+                    2 => Ok(u32::from(node.end_pledge(t, app))),
+                    _ => node.send_to(t, &dests, &body[3..], opts),
+                };
+            }
             5 => node.handle_timeout(t),
             6 => while node.poll_transmit(t, &mut buf).is_ok() {},
             _ => while node.poll_event().is_some() {},
