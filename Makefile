@@ -7,7 +7,7 @@ THUMB := thumbv7em-none-eabihf
 
 .PHONY: test fmt clippy unit thumb fuzz-check demo bench callgrind fuzz
 
-test: fmt clippy unit thumb fuzz-check
+test: fmt clippy unit thumb fuzz-check firmware-test
 	@echo "make test: all checks passed"
 
 fmt:
@@ -45,3 +45,5 @@ bench:
 callgrind:
 	$(CARGO) build --release -p phasecast-core --example wire_callgrind
 	valgrind --tool=callgrind --callgrind-out-file=/tmp/phasecast.callgrind target/release/examples/wire_callgrind
+
+include mk/firmware.mk

@@ -184,7 +184,8 @@ pub struct Config<'a> {
     pub members: &'a [NodeId],
     /// Incarnation number: must grow each time the node restarts.
     pub incarnation: u32,
-    /// Largest datagram, 576 ..= 65507 and at most the node's `MTU`.
+    /// Largest datagram, [`wire::MIN_MTU`] (512) ..= 65507 and at most the
+    /// node's `MTU`.
     pub mtu: usize,
     /// Integrity schema (all nodes of a cluster use the same).
     pub integrity: Integrity,

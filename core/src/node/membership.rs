@@ -373,7 +373,7 @@ impl<
     pub(crate) fn pull_recover(
         &mut self,
         s: usize,
-        now: Instant,
+        _now: Instant,
         w: &mut FrameWriter<'_>,
     ) -> Pulled {
         let Some(r) = self.recovery.as_ref() else {
@@ -454,13 +454,17 @@ impl<
         let Some(r) = self.recovery.as_mut() else {
             return Pulled::Done;
         };
-        self.sinks[s].registered &= !Feed::Recover.bit();
         if part >= r.parts {
             r.next_part = 0;
+            self.sinks[s].registered &= !Feed::Recover.bit();
             Pulled::Done
         } else {
+            // The intent stays at the head of the queue and resumes from
+            // `next_part` in the next datagram. Registering it again would
+            // queue a second intent, which — `next_part` being back at 0
+            // once the first finishes — would send every part again, and
+            // queue a third: an endless burst within one instant.
             r.next_part = part;
-            self.register(s, Feed::Recover, now);
             Pulled::Partial
         }
     }

@@ -1221,9 +1221,17 @@ impl<
             return Pulled::Done;
         }
         if offset == 0 && w.records() == 0 {
-            // Order of the range first (it is small); nothing to say if the
-            // range starts at a number released meanwhile.
-            let _ = self.write_order(w, from, to);
+            // Order of the range first; nothing to say if the range starts
+            // at a number released meanwhile. The order leaves room for a
+            // slice of data: a whole NACK range of ids nearly fills a small
+            // datagram, and a datagram of order alone would be written
+            // again and again without the range ever advancing.
+            let data = wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN + MIN_FRAGMENT;
+            let ids = w
+                .remaining()
+                .saturating_sub(data + wire::RECORD_HEADER_LEN + TOB_ORDER_HEADER_LEN)
+                / ID_LEN;
+            let _ = self.write_order(w, from, to.min(from + ids.max(1) as u64));
         }
         let mut cur = from;
         let mut off = offset;

@@ -127,9 +127,12 @@ use core::fmt;
 pub const MAGIC: u16 = 0x5043;
 /// The only wire version this code speaks.
 pub const VERSION: u8 = 1;
-/// Smallest datagram budget a host may configure: the IPv4 minimum
-/// reassembly size (RFC 791), which every path must carry.
-pub const MIN_MTU: usize = 576;
+/// Smallest datagram budget (UDP payload) a host may configure. Every IPv4
+/// host must accept 576-byte datagrams (RFC 791) *including* the IP and UDP
+/// headers; 512 bytes of payload fit with room for IP options, the budget
+/// DNS chose for the same reason. Every record of the protocol fits in it
+/// with every integrity schema (a chunked schema leaves 452 bytes of frame).
+pub const MIN_MTU: usize = 512;
 /// Largest datagram: the maximal UDP payload over IPv4 (65535 - 20 - 8).
 /// Anything longer is rejected as [`Error::Oversized`].
 pub const MAX_MTU: usize = 65507;
