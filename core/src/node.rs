@@ -1096,10 +1096,25 @@ impl<
             self.holds.next_deadline(),
             self.next_heartbeat,
             self.reassembly.next_deadline(),
+            // Total-order retransmission / view-change retry and the
+            // bandwidth poll: a host without heartbeats relies on these. An
+            // idle node (nothing retained, nothing to deliver, no view
+            // change, no failure detector) does not tick.
+            self.tob.next_tick.filter(|_| !self.tob_idle()),
+            self.bw.next_poll,
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Whether the total order has nothing a periodic tick could advance.
+    fn tob_idle(&self) -> bool {
+        self.recovery.is_none()
+            && !self.joining
+            && self.fd_timeout.is_none()
+            && self.tob.free.len() == SLOTS
+            && self.tob.next_deliver == self.tob.known_end
     }
 
     /// Fires every alarm due at `now`.
