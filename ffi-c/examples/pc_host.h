@@ -32,7 +32,9 @@
 
 #include "phasecast.h"
 
-#define PC_BATCH 64
+#ifndef PC_BATCH
+#define PC_BATCH 64 /* datagrams per recvmmsg, buffers per sendmmsg batch */
+#endif
 
 static inline uint64_t pc_now_us(void) {
     struct timespec ts;

@@ -21,8 +21,8 @@ field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 # tob NAME ARGS...: RUNS runs of 3 members; prints the medians.
 tob() {
-    local name=$1
-    shift
+    local title=$1 name=$2
+    shift 2
     : >"$OUT/$name.runs"
     for ((r = 0; r < RUNS; r++)); do
         local port=$((48000 + r * 10))
@@ -43,13 +43,13 @@ tob() {
         p50=$(cat "$OUT/$name.$r".[012] | field p50_ms | median)
         p99=$(cat "$OUT/$name.$r".[012] | field p99_ms | median)
         echo "$t $p50 $p99" >>"$OUT/$name.runs"
-        echo "  $name run $r: $t msgs/s, p50 $p50 ms, p99 $p99 ms" >&2
+        echo "  $title run $r: $t msgs/s, p50 $p50 ms, p99 $p99 ms" >&2
     done
-    printf "%-28s msgs/s %8.0f   p50 %6.3f ms   p99 %6.3f ms   (median of %d runs: %s)\n" "$name" \
+    printf "%-28s msgs/s %8.0f   p50 %6.3f ms   p99 %6.3f ms   (median of %d runs: %s)\n" "$title" \
         "$(awk '{print $1}' "$OUT/$name.runs" | median)" \
         "$(awk '{print $2}' "$OUT/$name.runs" | median)" \
         "$(awk '{print $3}' "$OUT/$name.runs" | median)" "$RUNS" \
-        "$(awk '{printf "%s%.0f", NR > 1 ? " " : "", $1}' "$OUT/$name.runs")"
+        "$(awk '{printf("%s%.0f", (NR > 1 ? " " : ""), $1)}' "$OUT/$name.runs")"
 }
 
 kv() {
@@ -77,11 +77,11 @@ kv() {
         "$(awk '{print $1}' "$OUT/kv.runs" | median)" \
         "$(awk '{print $2}' "$OUT/kv.runs" | median)" \
         "$(awk '{print $3}' "$OUT/kv.runs" | median)" "$RUNS" \
-        "$(awk '{printf "%s%.0f", NR > 1 ? " " : "", $1}' "$OUT/kv.runs")"
+        "$(awk '{printf("%s%.0f", (NR > 1 ? " " : ""), $1)}' "$OUT/kv.runs")"
 }
 
 echo "phasecast C benchmarks, 3 members on 127.0.0.1, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-tob "tobbench 100 B flat out" --messages 300000 --size 100
-tob "tobbench 10 kB flat out" --messages 30000 --size 10000
-tob "tobbench 100 B 1000/s/member" --messages 10000 --size 100 --rate 1000
+tob "tobbench 100 B flat out" small --messages 300000 --size 100
+tob "tobbench 10 kB flat out" large --messages 30000 --size 10000
+tob "tobbench 100 B 1000/s/member" latency --messages 10000 --size 100 --rate 1000
 kv
