@@ -190,6 +190,7 @@ typedef struct conn {
 typedef struct pending {
     int conn; /* -1: free */
     uint32_t gen;
+    uint32_t token;
 } pending;
 
 typedef struct mark {
@@ -301,8 +302,16 @@ static phasecast_status replicate(int ci, char op, const char *k, size_t kl, con
     uint8_t msg[OP_HDR + MAX_KEY + MAX_VALUE];
     uint32_t token = K.next_token;
     pending *p = &K.pend[token % PENDING];
-    if (p->conn >= 0)
-        return PHASECAST_FULL; /* every token in flight: wait */
+    if (p->conn >= 0) {
+        /* A token 65,536 operations old still waits: its broadcast was lost
+         * (a view change found nobody holding it). Tell that client. */
+        int old = p->conn;
+        if (K.conns[old].fd >= 0 && K.conns[old].gen == p->gen && K.conns[old].waiting) {
+            K.conns[old].waiting = 0;
+            reply(old, "ERR lost in a view change; retry");
+        }
+        p->conn = -1;
+    }
     msg[0] = (uint8_t)op;
     msg[1] = (uint8_t)(token >> 24);
     msg[2] = (uint8_t)(token >> 16);
@@ -318,6 +327,7 @@ static phasecast_status replicate(int ci, char op, const char *k, size_t kl, con
     if (s == PHASECAST_OK) {
         p->conn = ci;
         p->gen = K.conns[ci].gen;
+        p->token = token;
         K.next_token++;
     }
     return s;
@@ -357,6 +367,8 @@ static void apply(uint16_t sender, const uint8_t *p, size_t len, uint64_t sn) {
     if (sender != K.id)
         return;
     pending *pe = &K.pend[token % PENDING];
+    if (pe->conn < 0 || pe->token != token)
+        return;
     int ci = pe->conn;
     pe->conn = -1;
     if (ci < 0 || K.conns[ci].fd < 0 || K.conns[ci].gen != pe->gen)
