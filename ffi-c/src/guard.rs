@@ -1,8 +1,8 @@
 //! The boundary: handle checks, exclusivity, `catch_unwind`, status mapping
 //! and the per-thread error detail.
 //!
-//! Every exported function funnels through [`guarded`] (no node) or
-//! [`with_node`] (a node), so the rules of the crate documentation hold in
+//! Every exported function funnels through `guarded` (no node) or
+//! `with_node` (a node), so the rules of the crate documentation hold in
 //! one place: no panic unwinds into C, a handle is checked (magic word,
 //! alignment) before it is used, two overlapping calls on one node are
 //! refused instead of racing, and a node that panicked stays poisoned.

@@ -73,15 +73,31 @@
 //! a deadline later than the last `handle_timeout` plus the configured
 //! `tob_rto_us`, so the order's repair runs even without heartbeats.
 //!
-//! ## Adding an entry point (for the pledge and group APIs)
+//! ## Adding an entry point (the pledge and group APIs are next)
 //!
 //! Each function is a few lines: validate pointers with the helpers of
-//! [`guard`] (`with_node` takes the handle, checks magic, exclusivity and
-//! poison, runs the closure under `catch_unwind` and maps
-//! `phasecast_core::Error` through [`status_of`]), copy plain `#[repr(C)]`
-//! structs in and out. New event kinds get a `PHASECAST_EVENT_*` value and a
-//! union arm in [`phasecast_event_data`]; new options go at the end of
-//! [`phasecast_send_options`]. `tests/header.rs` regenerates the header.
+//! `node.rs`, run the call through `guard::with_node` (handle checked,
+//! exclusive, not poisoned, panics caught) and map `phasecast_core::Error`
+//! through [`status_of`] (a core error variant this crate does not know yet
+//! becomes `PHASECAST_ERR_INVALID_ARGUMENT` with its name in the detail
+//! until it gets its own status). Plain `#[repr(C)]` structs are copied in
+//! and out. When the core's pledge and group APIs land:
+//!
+//! * `phasecast_node_begin_pledge` / `phasecast_node_pledged_send`: new
+//!   functions beside `phasecast_node_broadcast`, with a `#[repr(C)]` pledge
+//!   handle type;
+//! * pledge options of a send: new fields at the end of
+//!   [`phasecast_send_options`] (filled by `phasecast_send_options_init`),
+//!   converted in `send_options()`;
+//! * `phasecast_node_join_group` / `leave_group`: new functions; multicast
+//!   to a group is already `phasecast_node_send` with `PHASECAST_DEST_GROUP`
+//!   (the core answers `PHASECAST_ERR_UNKNOWN_GROUP` for any group but
+//!   `PHASECAST_GROUP_ALL` today), and received group messages already carry
+//!   their group in `phasecast_received::to`;
+//! * new events: a `PHASECAST_EVENT_*` value and a union arm in
+//!   [`phasecast_event_data`], converted in `c_event()`;
+//! * bump `PHASECAST_ABI_VERSION`, run `make ffi-header`, add the misuse
+//!   cases to `tests/c/api_misuse.c`.
 //!
 //! [`HostNode`]: phasecast_core::HostNode
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -89,10 +105,10 @@
 // The exported names are C's: `phasecast_node_create`, `PHASECAST_OK`.
 #![allow(non_camel_case_types)]
 
-pub mod guard;
+mod guard;
 mod node;
 pub mod types;
 
-pub use guard::{phasecast_last_error_detail, status_of};
+pub use guard::{phasecast_last_error_detail, phasecast_node, status_of};
 pub use node::*;
 pub use types::*;
