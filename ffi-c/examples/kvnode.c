@@ -4,7 +4,7 @@
  *   kvnode --id I --nodes N [--base-port P] [--client-port C] [--stats FILE]
  *          [--mtu B] [--hb-ms H] [--fd-ms F] [--window W]
  *
- * One process per replica, plain POSIX C (UDP and TCP sockets, poll()).
+ * One process per replica, plain POSIX C (UDP and TCP sockets, ppoll()).
  * Replica i talks to the others on UDP 127.0.0.1:(P + i) (P = 47000) and
  * serves clients on TCP 127.0.0.1:(C + i) (C = 47200).
  *
@@ -804,7 +804,7 @@ int main(int argc, char **argv) {
             pfd[np] = (struct pollfd){c->fd, ev, 0};
             pidx[np++] = i;
         }
-        int r = poll(pfd, (nfds_t)np, K.stalled ? 0 : pc_poll_ms(now, wake, 100));
+        int r = pc_wait(pfd, (nfds_t)np, now, K.stalled ? now : wake, 100000);
         if (r < 0 && errno != EINTR)
             break;
         now = pc_now_us();

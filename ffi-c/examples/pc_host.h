@@ -267,12 +267,17 @@ static inline uint64_t pc_host_timers(pc_host *h, uint64_t now) {
     return t;
 }
 
-/* Milliseconds for poll() until `deadline` (rounded up), capped. */
-static inline int pc_poll_ms(uint64_t now, uint64_t deadline, int cap) {
-    if (deadline <= now)
-        return 0;
-    uint64_t ms = (deadline - now + 999) / 1000;
-    return ms > (uint64_t)cap ? cap : (int)ms;
+/* Sleeps in ppoll() (poll() with a timespec, POSIX.1-2024) until a file
+ * descriptor is ready or `deadline` (µs, capped at `cap_us` from now).
+ * Microsecond precision: poll()'s millisecond timeout would round every
+ * alarm up and pace rate-limited senders in 1 ms bursts. */
+static inline int pc_wait(struct pollfd *fds, nfds_t n, uint64_t now, uint64_t deadline,
+                          uint64_t cap_us) {
+    uint64_t dt = deadline > now ? deadline - now : 0;
+    if (dt > cap_us)
+        dt = cap_us;
+    struct timespec ts = {(time_t)(dt / 1000000u), (long)(dt % 1000000u) * 1000};
+    return ppoll(fds, n, &ts, NULL);
 }
 
 /* The start-up barrier: returns once every peer was heard from (or after
@@ -291,7 +296,7 @@ static inline int pc_host_barrier(pc_host *h, int timeout_ms) {
             last = now;
         }
         struct pollfd p = {h->fd, POLLIN, 0};
-        poll(&p, 1, 10);
+        pc_wait(&p, 1, now, now + 10000, 10000);
         pc_host_receive(h, pc_now_us(), 4);
         pc_host_timers(h, pc_now_us());
         pc_host_transmit(h, pc_now_us());

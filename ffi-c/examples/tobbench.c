@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
             if (linger_until && linger_until < wake)
                 wake = linger_until;
             struct pollfd pfd = {h.fd, POLLIN, 0};
-            poll(&pfd, 1, pc_poll_ms(now, wake, 100));
+            pc_wait(&pfd, 1, now, wake, 100000);
         }
     }
 
