@@ -25,7 +25,7 @@ FFI_CFLAGS  := -std=c99 $(FFI_WARN) -I$(FFI_INC) -g
 FFI_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FFI_EXAMPLES := kvnode kvbench tobbench
 FFI_EX_SRC  := $(wildcard $(FFI_DIR)/examples/*.c $(FFI_DIR)/examples/*.h) $(FFI_HDR)
-FFI_TESTS   := api_misuse cluster_mem
+FFI_TESTS   := api_misuse cluster_mem latency_mem
 FFI_TEST_SRC := $(FFI_DIR)/tests/c/harness.h $(FFI_HDR)
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
