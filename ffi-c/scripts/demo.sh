@@ -23,6 +23,10 @@ BIN=${1:?usage: demo.sh [--quick] BIN_DIR}
 KVNODE=$BIN/kvnode
 KVBENCH=$BIN/kvbench
 N=3
+# Failure detection: 300 ms shows a quick fail-over; the no-crash check of
+# `make test` allows 1 s so a loaded CI machine does not suspect a live replica.
+FD_MS=300
+((QUICK)) && FD_MS=1000
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/phasecast-demo.XXXXXX")
 PIDS=()
 
@@ -58,7 +62,7 @@ run() {
     PIDS=()
     for ((i = 0; i < N; i++)); do
         "$KVNODE" --id $i --nodes $N --base-port $udp --client-port $tcp \
-            --stats "$dir/$i.stats" 2>"$dir/$i.log" &
+            --stats "$dir/$i.stats" --fd-ms "$FD_MS" 2>"$dir/$i.log" &
         PIDS+=($!)
     done
     for ((i = 0; i < N; i++)); do
