@@ -60,11 +60,6 @@
 #define PHASECAST_MAX_MTU 65507
 
 /**
- * Smallest datagram budget a node accepts (the IPv4 minimum).
- */
-#define PHASECAST_MIN_MTU 576
-
-/**
  * Largest `tob_window` (undelivered broadcasts per member).
  */
 #define PHASECAST_MAX_TOB_WINDOW 128
@@ -336,6 +331,10 @@ typedef struct phasecast_limits {
    */
   size_t max_members;
   /**
+   * Smallest `mtu`.
+   */
+  size_t min_mtu;
+  /**
    * Largest `mtu`.
    */
   size_t max_mtu;
@@ -386,7 +385,7 @@ typedef struct phasecast_config {
    */
   uint32_t incarnation;
   /**
-   * Largest datagram, `PHASECAST_MIN_MTU` ..= `PHASECAST_MAX_MTU` (default 1400).
+   * Largest datagram, `phasecast_limits::min_mtu` ..= `PHASECAST_MAX_MTU` (default 1400).
    */
   size_t mtu;
   /**

@@ -220,6 +220,7 @@ pub unsafe extern "C" fn phasecast_limits_get(out: *mut phasecast_limits) -> pha
             node_size: phasecast_node_size(),
             node_align: phasecast_node_align(),
             max_members: Engine::MAX_MEMBERS_HELD,
+            min_mtu: phasecast_core::wire::MIN_MTU,
             max_mtu: PHASECAST_MAX_MTU,
             max_message: phasecast_core::wire::MAX_MESSAGE_LEN as usize,
             max_tob_window: PHASECAST_MAX_TOB_WINDOW,
@@ -355,30 +356,30 @@ fn core_config<'a>(c: &phasecast_config, members: &'a [NodeId]) -> Result<Config
     if c.rate_bytes_per_s == 0 && c.rate_burst != 0 {
         return Err(invalid("rate_burst without rate_bytes_per_s"));
     }
-    Ok(Config {
-        cluster: c.cluster,
-        id: NodeId(c.id),
-        members,
-        incarnation: c.incarnation,
-        mtu: c.mtu,
-        integrity,
-        seed: c.seed,
-        max_message: c.max_message,
-        heartbeat: micros(c.heartbeat_us),
-        reassembly_timeout: Duration::from_micros(c.reassembly_timeout_us),
-        rate: (c.rate_bytes_per_s != 0).then_some(RateLimit {
-            bytes_per_s: c.rate_bytes_per_s,
-            burst: c.rate_burst,
-        }),
-        window: (c.window_bytes != 0).then_some(c.window_bytes),
-        scheduling,
-        tob_window: c.tob_window,
-        tob_rto: Duration::from_micros(c.tob_rto_us),
-        fd_timeout: micros(c.fd_timeout_us),
-        view_policy,
-        join: flag(c.join, "join: 0 or 1")?,
-        link_capacity: (c.link_capacity != 0).then_some(c.link_capacity),
-    })
+    // Field by field over the core's defaults: fields the core adds later
+    // keep their defaults until the C configuration grows them.
+    let mut cfg = Config::new(NodeId(c.id), members);
+    cfg.cluster = c.cluster;
+    cfg.incarnation = c.incarnation;
+    cfg.mtu = c.mtu;
+    cfg.integrity = integrity;
+    cfg.seed = c.seed;
+    cfg.max_message = c.max_message;
+    cfg.heartbeat = micros(c.heartbeat_us);
+    cfg.reassembly_timeout = Duration::from_micros(c.reassembly_timeout_us);
+    cfg.rate = (c.rate_bytes_per_s != 0).then_some(RateLimit {
+        bytes_per_s: c.rate_bytes_per_s,
+        burst: c.rate_burst,
+    });
+    cfg.window = (c.window_bytes != 0).then_some(c.window_bytes);
+    cfg.scheduling = scheduling;
+    cfg.tob_window = c.tob_window;
+    cfg.tob_rto = Duration::from_micros(c.tob_rto_us);
+    cfg.fd_timeout = micros(c.fd_timeout_us);
+    cfg.view_policy = view_policy;
+    cfg.join = flag(c.join, "join: 0 or 1")?;
+    cfg.link_capacity = (c.link_capacity != 0).then_some(c.link_capacity);
+    Ok(cfg)
 }
 
 /// Send options of a C struct (`None`: defaults).
@@ -390,11 +391,16 @@ fn send_options(o: Option<&phasecast_send_options>) -> Result<SendOptions, Failu
         .get(o.priority_class as usize)
         .copied()
         .ok_or_else(|| invalid("priority_class: one of PHASECAST_CLASS_*"))?;
-    Ok(SendOptions {
-        class,
-        droppable: flag(o.droppable, "droppable: 0 or 1")?,
-        value: o.value,
-    })
+    // Field by field over the defaults: options the core adds later keep
+    // their defaults until the C struct grows them.
+    #[allow(clippy::field_reassign_with_default)]
+    {
+        let mut opts = SendOptions::default();
+        opts.class = class;
+        opts.droppable = flag(o.droppable, "droppable: 0 or 1")?;
+        opts.value = o.value;
+        Ok(opts)
+    }
 }
 
 /// Fills `opts` with the defaults: data class, not droppable, value 0.

@@ -70,8 +70,6 @@ pub const PHASECAST_ABI_VERSION: u32 = 1;
 pub const PHASECAST_MAX_MEMBERS: usize = 64;
 /// Largest datagram the library handles (the largest UDP payload over IPv4).
 pub const PHASECAST_MAX_MTU: usize = 65507;
-/// Smallest datagram budget a node accepts (the IPv4 minimum).
-pub const PHASECAST_MIN_MTU: usize = 576;
 /// Largest `tob_window` (undelivered broadcasts per member).
 pub const PHASECAST_MAX_TOB_WINDOW: usize = 128;
 /// `phasecast_node_next_timeout` writes this when no alarm is due.
@@ -91,7 +89,6 @@ pub const PHASECAST_CLASSES: usize = 4;
 const _: () = {
     assert!(PHASECAST_MAX_MEMBERS == MAX_MEMBERS);
     assert!(PHASECAST_MAX_MTU == phasecast_core::wire::MAX_MTU);
-    assert!(PHASECAST_MIN_MTU == phasecast_core::wire::MIN_MTU);
     assert!(PHASECAST_MAX_TOB_WINDOW == PER_ORIGIN);
     assert!(PHASECAST_DROP_REASONS == DropReason::COUNT);
     assert!(PHASECAST_WIRE_ERRORS == phasecast_core::wire::Error::COUNT);
@@ -151,7 +148,7 @@ pub struct phasecast_config {
     pub cluster: u32,
     /// Incarnation: must grow each time the node restarts (default 0).
     pub incarnation: u32,
-    /// Largest datagram, `PHASECAST_MIN_MTU` ..= `PHASECAST_MAX_MTU` (default 1400).
+    /// Largest datagram, `phasecast_limits::min_mtu` ..= `PHASECAST_MAX_MTU` (default 1400).
     pub mtu: usize,
     /// `PHASECAST_INTEGRITY_*`; all nodes of a cluster use the same (default CRC-32C).
     pub integrity: u32,
@@ -429,6 +426,8 @@ pub struct phasecast_limits {
     pub node_align: usize,
     /// Most members per cluster.
     pub max_members: usize,
+    /// Smallest `mtu`.
+    pub min_mtu: usize,
     /// Largest `mtu`.
     pub max_mtu: usize,
     /// Largest `max_message`.

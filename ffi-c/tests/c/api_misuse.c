@@ -41,7 +41,7 @@ static void library_wide(void) {
     CHECK(strstr(phasecast_last_error_detail(), "out") != NULL);
     EXPECT(phasecast_limits_get(&l), PHASECAST_OK);
     CHECK(l.node_size == phasecast_node_size() && l.node_align == phasecast_node_align());
-    CHECK(l.max_members >= 3 && l.max_mtu == PHASECAST_MAX_MTU);
+    CHECK(l.max_members >= 3 && l.max_mtu == PHASECAST_MAX_MTU && l.min_mtu >= 500 && l.min_mtu <= 576);
     EXPECT(phasecast_config_init(NULL, 1, MEMBERS, 3), PHASECAST_ERR_NULL_ARGUMENT);
     EXPECT(phasecast_send_options_init(NULL), PHASECAST_ERR_NULL_ARGUMENT);
 }
