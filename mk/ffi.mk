@@ -2,7 +2,7 @@
 # example daemons and `make demo`. Included from the top Makefile.
 #
 #   make demo             3 kvnode replicas + kvbench; kills a member, then the sequencer
-#   make ffi-test         header checks, C tests (plain and ASan/UBSan), short demo cluster
+#   make ffi-test         header checks, C tests (plain and ASan/UBSan), install, short demo cluster
 #   make ffi-header       regenerate ffi-c/include/phasecast.h (commit it)
 #   make ffi-examples     build kvnode, kvbench, tobbench (release library)
 #   make ffi-bench        the tobbench and kvbench cases of docs/BENCHMARKS.md
