@@ -1,13 +1,15 @@
 # phasecast — build, test and demo entry points.
 #   make test   everything CI checks (fmt, clippy, tests, no_std thumbv7em build, fuzz build)
-#   make demo   a local cluster of real UDP nodes on loopback
+#   make demo   3 replicas of the C key-value daemon on loopback (see mk/ffi.mk)
 SHELL := /bin/bash
 CARGO ?= cargo
 THUMB := thumbv7em-none-eabihf
 
-.PHONY: test fmt clippy unit thumb fuzz-check demo bench callgrind fuzz
+.PHONY: test fmt clippy unit thumb fuzz-check demo-rust bench callgrind fuzz
 
-test: fmt clippy unit thumb fuzz-check firmware-test
+test: fmt clippy unit thumb fuzz-check
+test: firmware-test
+test: ffi-test
 	@echo "make test: all checks passed"
 
 fmt:
@@ -36,7 +38,8 @@ fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run decode_frame -- -max_total_time=60
 	cd fuzz && $(CARGO) +nightly fuzz run handle_datagram -- -max_total_time=60
 
-demo:
+# The Rust host loop of the core (three threads, one process).
+demo-rust:
 	$(CARGO) run --release -q -p phasecast-core --example loopback_cluster
 
 bench:
@@ -47,3 +50,4 @@ callgrind:
 	valgrind --tool=callgrind --callgrind-out-file=/tmp/phasecast.callgrind target/release/examples/wire_callgrind
 
 include mk/firmware.mk
+include mk/ffi.mk
