@@ -47,7 +47,7 @@
  * Version of this ABI; bumped on every incompatible change of a type or
  * function. Compare with `phasecast_abi_version()` at run time.
  */
-#define PHASECAST_ABI_VERSION 1
+#define PHASECAST_ABI_VERSION 2
 
 /**
  * Largest cluster (member ids per configuration).
@@ -133,6 +133,31 @@
  * `phasecast_config::view_policy`: trust the failure detector (survivors go on).
  */
 #define PHASECAST_VIEW_TRUST_DETECTOR 1
+
+/**
+ * `phasecast_config::aggregation`: no aggregation (every message leaves at once).
+ */
+#define PHASECAST_AGGREGATION_NONE 0
+
+/**
+ * Time-based aggregation (Omaha §3.1): always buffer until the timeout or until full.
+ */
+#define PHASECAST_AGGREGATION_TIME_BASED 1
+
+/**
+ * Omaha pledge buffers (Algorithm 1), the default.
+ */
+#define PHASECAST_AGGREGATION_OMAHA 2
+
+/**
+ * Omaha, buffering only behind pledges expected within `aggregation_horizon_us`.
+ */
+#define PHASECAST_AGGREGATION_HORIZON 3
+
+/**
+ * Buffer what no peer waits for (`critical = 0`), never delay what one does.
+ */
+#define PHASECAST_AGGREGATION_CRITICALITY 4
 
 /**
  * Priority class: small periodic messages with bounded latency.
@@ -456,6 +481,16 @@ typedef struct phasecast_config {
    * disables allocation (default).
    */
   uint64_t link_capacity;
+  /**
+   * How point-to-point messages are aggregated: `PHASECAST_AGGREGATION_*`
+   * (default Omaha pledge buffers; with the default send options nothing
+   * is ever delayed).
+   */
+  uint32_t aggregation;
+  /**
+   * Horizon of `PHASECAST_AGGREGATION_HORIZON`, µs (ignored otherwise).
+   */
+  uint64_t aggregation_horizon_us;
 } phasecast_config;
 
 /**
@@ -476,6 +511,27 @@ typedef struct phasecast_send_options {
    * Intrinsic value for value-based queue policies.
    */
   uint32_t value;
+  /**
+   * Omaha `probaBuf`: probability (0.0 ..= 1.0) that the message waits in
+   * its destination's pledge buffer while another application's pledge
+   * covers that destination; 0 (default) sends at once, with whatever was
+   * buffered for that destination.
+   */
+  float proba_buf;
+  /**
+   * Omaha `t`: longest time the message may wait in a buffer, µs.
+   */
+  uint64_t timeout_us;
+  /**
+   * Omaha `app`: the sending application (0 by default).
+   */
+  uint16_t app;
+  /**
+   * 1 (default): a peer may be waiting on this message (e.g. it completes
+   * a quorum); 0: nobody waits on it (`PHASECAST_AGGREGATION_CRITICALITY`
+   * may hold it until its timeout).
+   */
+  uint32_t critical;
 } phasecast_send_options;
 
 /**
@@ -707,6 +763,11 @@ typedef struct phasecast_counters {
    * Application requests refused with `PHASECAST_FULL`.
    */
   uint64_t refused_full;
+  /**
+   * Message copies that waited in a pledge or time-based buffer instead
+   * of leaving at once.
+   */
+  uint64_t messages_buffered;
   /**
    * Messages delivered to the application.
    */
@@ -1026,6 +1087,76 @@ phasecast_status phasecast_node_send(struct phasecast_node *node,
                                      size_t len,
                                      const struct phasecast_send_options *opts,
                                      uint32_t *msg);
+
+/**
+ * Omaha's overloaded `send(msg, dests, probaBuf, t, app)`: one message
+ * (`payload`, copied) to the `n_dests` peers of `dests`, each copy through
+ * its destination's pledge buffer (`opts` carries `proba_buf`,
+ * `timeout_us`, `app`; `NULL`: defaults, sent at once). Every copy has the
+ * same message id (`*msg` if not `NULL`). Errors change nothing:
+ * `PHASECAST_FULL`, `PHASECAST_ERR_NOT_MEMBER` (an unknown id or this
+ * node), `PHASECAST_ERR_OVERSIZED`, `PHASECAST_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `node` as returned by create/init; `dests` points to `n_dests` readable
+ * ids (or is `NULL` with 0); `payload` as for `phasecast_node_send`; `opts`
+ * `NULL` or readable; `msg` `NULL` or writable.
+ */
+phasecast_status phasecast_node_send_to(struct phasecast_node *node,
+                                        uint64_t now_us,
+                                        const uint16_t *dests,
+                                        size_t n_dests,
+                                        const uint8_t *payload,
+                                        size_t len,
+                                        const struct phasecast_send_options *opts,
+                                        uint32_t *msg);
+
+/**
+ * Omaha's `beginPledge(app, futureDests)`: application `app` promises to
+ * send to these peers soon (when its quorum wait ends), so other
+ * applications' messages to them may wait for that datagram. Replaces
+ * `app`'s previous pledge. `PHASECAST_ERR_NOT_MEMBER` for an unknown id or
+ * this node (nothing changes).
+ *
+ * # Safety
+ * `node` as returned by create/init; `dests` points to `n_dests` readable
+ * ids (or is `NULL` with 0).
+ */
+phasecast_status phasecast_node_begin_pledge(struct phasecast_node *node,
+                                             uint64_t now_us,
+                                             uint16_t app,
+                                             const uint16_t *dests,
+                                             size_t n_dests);
+
+/**
+ * Omaha's `pledgedSend(msg, dests, probaBuf, t, app)`: ends `opts->app`'s
+ * pledge, then sends like `phasecast_node_send_to`. On error nothing
+ * changes, the pledge included. `opts` must not be `NULL` (it names the
+ * application).
+ *
+ * # Safety
+ * As `phasecast_node_send_to`, with `opts` readable.
+ */
+phasecast_status phasecast_node_pledged_send(struct phasecast_node *node,
+                                             uint64_t now_us,
+                                             const uint16_t *dests,
+                                             size_t n_dests,
+                                             const uint8_t *payload,
+                                             size_t len,
+                                             const struct phasecast_send_options *opts,
+                                             uint32_t *msg);
+
+/**
+ * Ends `app`'s pledge without sending (its wait was abandoned). `*had` (if
+ * not `NULL`) is 1 when it held one.
+ *
+ * # Safety
+ * `node` as returned by create/init; `had` `NULL` or writable.
+ */
+phasecast_status phasecast_node_end_pledge(struct phasecast_node *node,
+                                           uint64_t now_us,
+                                           uint16_t app,
+                                           uint32_t *had);
 
 /**
  * Failure-detector input: the daemon suspects member `member` crashed. A

@@ -67,13 +67,13 @@
 //!
 //! ## Timers: one workaround
 //!
-//! The core's `poll_timeout` does not yet report the total order's
-//! retransmission tick (it only fires inside `handle_timeout`, normally at
-//! heartbeat alarms). [`phasecast_node_next_timeout`] therefore never returns
-//! a deadline later than the last `handle_timeout` plus the configured
-//! `tob_rto_us`, so the order's repair runs even without heartbeats.
+//! The core's `poll_timeout` reports the total order's retransmission tick
+//! while anything is outstanding; [`phasecast_node_next_timeout`] also never
+//! returns a deadline later than the last `handle_timeout` plus the
+//! configured `tob_rto_us` (a belt-and-braces bound kept from before the
+//! core reported that tick).
 //!
-//! ## Adding an entry point (the pledge and group APIs are next)
+//! ## Adding an entry point (the group API is next)
 //!
 //! Each function is a few lines: validate pointers with the helpers of
 //! `node.rs`, run the call through `guard::with_node` (handle checked,
@@ -81,14 +81,12 @@
 //! through [`status_of`] (a core error variant this crate does not know yet
 //! becomes `PHASECAST_ERR_INVALID_ARGUMENT` with its name in the detail
 //! until it gets its own status). Plain `#[repr(C)]` structs are copied in
-//! and out. When the core's pledge and group APIs land:
+//! and out. The pledge API (Omaha) is `phasecast_node_begin_pledge`,
+//! `phasecast_node_send_to`, `phasecast_node_pledged_send`,
+//! `phasecast_node_end_pledge`, with `proba_buf`/`timeout_us`/`app`/
+//! `critical` in [`phasecast_send_options`] and the node's policy in
+//! `phasecast_config::aggregation`. When the core's group API lands:
 //!
-//! * `phasecast_node_begin_pledge` / `phasecast_node_pledged_send`: new
-//!   functions beside `phasecast_node_broadcast`, with a `#[repr(C)]` pledge
-//!   handle type;
-//! * pledge options of a send: new fields at the end of
-//!   [`phasecast_send_options`] (filled by `phasecast_send_options_init`),
-//!   converted in `send_options()`;
 //! * `phasecast_node_join_group` / `leave_group`: new functions; multicast
 //!   to a group is already `phasecast_node_send` with `PHASECAST_DEST_GROUP`
 //!   (the core answers `PHASECAST_ERR_UNKNOWN_GROUP` for any group but

@@ -16,7 +16,8 @@ use phasecast_core::counters::Counters;
 use phasecast_core::feed::Class;
 use phasecast_core::node::{RateLimit, Scheduling, ViewPolicy};
 use phasecast_core::{
-    nb, Config, Destination, Duration, Event, GroupId, Instant, Integrity, NodeId, SendOptions,
+    nb, Aggregation, Config, Destination, Duration, Event, GroupId, Instant, Integrity, NodeId,
+    SendOptions,
 };
 use std::alloc::Layout;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -299,6 +300,8 @@ pub unsafe extern "C" fn phasecast_config_init(
             view_policy: PHASECAST_VIEW_PRIMARY_PARTITION,
             join: 0,
             link_capacity: 0,
+            aggregation: PHASECAST_AGGREGATION_OMAHA,
+            aggregation_horizon_us: 0,
         };
         // SAFETY: checked non-null; per the contract.
         unsafe { put(cfg, c) };
@@ -379,6 +382,16 @@ fn core_config<'a>(c: &phasecast_config, members: &'a [NodeId]) -> Result<Config
     cfg.view_policy = view_policy;
     cfg.join = flag(c.join, "join: 0 or 1")?;
     cfg.link_capacity = (c.link_capacity != 0).then_some(c.link_capacity);
+    cfg.aggregation = match c.aggregation {
+        PHASECAST_AGGREGATION_NONE => Aggregation::None,
+        PHASECAST_AGGREGATION_TIME_BASED => Aggregation::TimeBased,
+        PHASECAST_AGGREGATION_OMAHA => Aggregation::Omaha,
+        PHASECAST_AGGREGATION_HORIZON => Aggregation::Horizon {
+            horizon: Duration::from_micros(c.aggregation_horizon_us),
+        },
+        PHASECAST_AGGREGATION_CRITICALITY => Aggregation::Criticality,
+        _ => return Err(invalid("aggregation: one of PHASECAST_AGGREGATION_*")),
+    };
     Ok(cfg)
 }
 
@@ -399,6 +412,13 @@ fn send_options(o: Option<&phasecast_send_options>) -> Result<SendOptions, Failu
         opts.class = class;
         opts.droppable = flag(o.droppable, "droppable: 0 or 1")?;
         opts.value = o.value;
+        if !(0.0..=1.0).contains(&o.proba_buf) {
+            return Err(invalid("proba_buf: 0.0 ..= 1.0"));
+        }
+        opts.proba_buf = o.proba_buf;
+        opts.timeout = Duration::from_micros(o.timeout_us);
+        opts.app = o.app;
+        opts.critical = flag(o.critical, "critical: 0 or 1")?;
         Ok(opts)
     }
 }
@@ -418,6 +438,10 @@ pub unsafe extern "C" fn phasecast_send_options_init(
             priority_class: d.class.index() as u32,
             droppable: u32::from(d.droppable),
             value: d.value,
+            proba_buf: d.proba_buf,
+            timeout_us: d.timeout.as_micros(),
+            app: d.app,
+            critical: u32::from(d.critical),
         };
         // SAFETY: checked non-null; per the contract.
         unsafe { put(opts, o) };
@@ -1020,6 +1044,148 @@ pub unsafe extern "C" fn phasecast_node_send(
     }
 }
 
+/// The peer ids of a C array (`NULL` only with `n` 0).
+///
+/// # Safety
+/// `ids` is `NULL` or points to `n` readable `uint16_t`.
+unsafe fn peer_ids(ids: *const u16, n: usize) -> Result<Vec<NodeId>, Failure> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    non_null(ids, "dests")?;
+    if n > 4096 {
+        return Err(invalid("n_dests: at most 4096"));
+    }
+    // SAFETY: non-null and `n` readable entries per the contract.
+    let ids = unsafe { std::slice::from_raw_parts(ids, n) };
+    Ok(ids.iter().map(|&i| NodeId(i)).collect())
+}
+
+/// Omaha's overloaded `send(msg, dests, probaBuf, t, app)`: one message
+/// (`payload`, copied) to the `n_dests` peers of `dests`, each copy through
+/// its destination's pledge buffer (`opts` carries `proba_buf`,
+/// `timeout_us`, `app`; `NULL`: defaults, sent at once). Every copy has the
+/// same message id (`*msg` if not `NULL`). Errors change nothing:
+/// `PHASECAST_FULL`, `PHASECAST_ERR_NOT_MEMBER` (an unknown id or this
+/// node), `PHASECAST_ERR_OVERSIZED`, `PHASECAST_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `node` as returned by create/init; `dests` points to `n_dests` readable
+/// ids (or is `NULL` with 0); `payload` as for `phasecast_node_send`; `opts`
+/// `NULL` or readable; `msg` `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_send_to(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    dests: *const u16,
+    n_dests: usize,
+    payload: *const u8,
+    len: usize,
+    opts: *const phasecast_send_options,
+    msg: *mut u32,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            let d = peer_ids(dests, n_dests)?;
+            let p = bytes(payload, len, "payload")?;
+            let o = send_options(opts.as_ref())?;
+            let m = n
+                .engine
+                .send_to(Instant::from_micros(now_us), &d, p, o)
+                .map_err(failure_of)?;
+            put_opt(msg, m);
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
+/// Omaha's `beginPledge(app, futureDests)`: application `app` promises to
+/// send to these peers soon (when its quorum wait ends), so other
+/// applications' messages to them may wait for that datagram. Replaces
+/// `app`'s previous pledge. `PHASECAST_ERR_NOT_MEMBER` for an unknown id or
+/// this node (nothing changes).
+///
+/// # Safety
+/// `node` as returned by create/init; `dests` points to `n_dests` readable
+/// ids (or is `NULL` with 0).
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_begin_pledge(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    app: u16,
+    dests: *const u16,
+    n_dests: usize,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            let d = peer_ids(dests, n_dests)?;
+            n.engine
+                .begin_pledge(Instant::from_micros(now_us), app, &d)
+                .map_err(failure_of)?;
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
+/// Omaha's `pledgedSend(msg, dests, probaBuf, t, app)`: ends `opts->app`'s
+/// pledge, then sends like `phasecast_node_send_to`. On error nothing
+/// changes, the pledge included. `opts` must not be `NULL` (it names the
+/// application).
+///
+/// # Safety
+/// As `phasecast_node_send_to`, with `opts` readable.
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_pledged_send(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    dests: *const u16,
+    n_dests: usize,
+    payload: *const u8,
+    len: usize,
+    opts: *const phasecast_send_options,
+    msg: *mut u32,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            non_null(opts, "opts")?;
+            let d = peer_ids(dests, n_dests)?;
+            let p = bytes(payload, len, "payload")?;
+            let o = send_options(opts.as_ref())?;
+            let m = n
+                .engine
+                .pledged_send(Instant::from_micros(now_us), &d, p, o)
+                .map_err(failure_of)?;
+            put_opt(msg, m);
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
+/// Ends `app`'s pledge without sending (its wait was abandoned). `*had` (if
+/// not `NULL`) is 1 when it held one.
+///
+/// # Safety
+/// `node` as returned by create/init; `had` `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_end_pledge(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    app: u16,
+    had: *mut u32,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            let h = n.engine.end_pledge(Instant::from_micros(now_us), app);
+            put_opt(had, u32::from(h));
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
 /// Failure-detector input: the daemon suspects member `member` crashed. A
 /// view change without it follows. `PHASECAST_ERR_NOT_MEMBER` for an unknown
 /// id or this node.
@@ -1156,6 +1322,7 @@ fn c_counters(c: &Counters) -> phasecast_counters {
         retransmissions: c.retransmissions,
         messages_accepted: c.messages_accepted,
         refused_full: c.refused_full,
+        messages_buffered: c.messages_buffered,
         messages_delivered: c.messages_delivered,
         queue_high_water: c.queue_high_water,
         pool_high_water: c.pool_high_water,

@@ -64,7 +64,7 @@ pub enum phasecast_status {
 
 /// Version of this ABI; bumped on every incompatible change of a type or
 /// function. Compare with `phasecast_abi_version()` at run time.
-pub const PHASECAST_ABI_VERSION: u32 = 1;
+pub const PHASECAST_ABI_VERSION: u32 = 2;
 
 /// Largest cluster (member ids per configuration).
 pub const PHASECAST_MAX_MEMBERS: usize = 64;
@@ -114,6 +114,17 @@ pub const PHASECAST_SCHED_WRR: u32 = 2;
 pub const PHASECAST_VIEW_PRIMARY_PARTITION: u32 = 0;
 /// `phasecast_config::view_policy`: trust the failure detector (survivors go on).
 pub const PHASECAST_VIEW_TRUST_DETECTOR: u32 = 1;
+
+/// `phasecast_config::aggregation`: no aggregation (every message leaves at once).
+pub const PHASECAST_AGGREGATION_NONE: u32 = 0;
+/// Time-based aggregation (Omaha §3.1): always buffer until the timeout or until full.
+pub const PHASECAST_AGGREGATION_TIME_BASED: u32 = 1;
+/// Omaha pledge buffers (Algorithm 1), the default.
+pub const PHASECAST_AGGREGATION_OMAHA: u32 = 2;
+/// Omaha, buffering only behind pledges expected within `aggregation_horizon_us`.
+pub const PHASECAST_AGGREGATION_HORIZON: u32 = 3;
+/// Buffer what no peer waits for (`critical = 0`), never delay what one does.
+pub const PHASECAST_AGGREGATION_CRITICALITY: u32 = 4;
 
 /// Priority class: small periodic messages with bounded latency.
 pub const PHASECAST_CLASS_EXPRESS: u32 = 0;
@@ -186,6 +197,12 @@ pub struct phasecast_config {
     /// Link capacity for bandwidth allocation (FastCast `B`), bytes/s; 0
     /// disables allocation (default).
     pub link_capacity: u64,
+    /// How point-to-point messages are aggregated: `PHASECAST_AGGREGATION_*`
+    /// (default Omaha pledge buffers; with the default send options nothing
+    /// is ever delayed).
+    pub aggregation: u32,
+    /// Horizon of `PHASECAST_AGGREGATION_HORIZON`, µs (ignored otherwise).
+    pub aggregation_horizon_us: u64,
 }
 
 /// Where a datagram goes or a message is sent.
@@ -224,7 +241,7 @@ pub struct phasecast_msg_id {
 /// How to send one point-to-point or group message. Fill it with
 /// `phasecast_send_options_init()`; pass `NULL` for the defaults.
 #[repr(C)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub struct phasecast_send_options {
     /// `PHASECAST_CLASS_*` (default data).
     pub priority_class: u32,
@@ -233,6 +250,19 @@ pub struct phasecast_send_options {
     pub droppable: u32,
     /// Intrinsic value for value-based queue policies.
     pub value: u32,
+    /// Omaha `probaBuf`: probability (0.0 ..= 1.0) that the message waits in
+    /// its destination's pledge buffer while another application's pledge
+    /// covers that destination; 0 (default) sends at once, with whatever was
+    /// buffered for that destination.
+    pub proba_buf: f32,
+    /// Omaha `t`: longest time the message may wait in a buffer, µs.
+    pub timeout_us: u64,
+    /// Omaha `app`: the sending application (0 by default).
+    pub app: u16,
+    /// 1 (default): a peer may be waiting on this message (e.g. it completes
+    /// a quorum); 0: nobody waits on it (`PHASECAST_AGGREGATION_CRITICALITY`
+    /// may hold it until its timeout).
+    pub critical: u32,
 }
 
 /// Kinds of `phasecast_event`.
@@ -384,6 +414,9 @@ pub struct phasecast_counters {
     pub messages_accepted: u64,
     /// Application requests refused with `PHASECAST_FULL`.
     pub refused_full: u64,
+    /// Message copies that waited in a pledge or time-based buffer instead
+    /// of leaving at once.
+    pub messages_buffered: u64,
     /// Messages delivered to the application.
     pub messages_delivered: u64,
     /// Most messages waiting in any one sink queue at once.

@@ -385,11 +385,71 @@ static void small_stack(void) {
     pthread_attr_destroy(&at);
 }
 
+/* Omaha pledge buffers: misuse is a status; a message held behind another
+ * application's pledge leaves with that application's pledged send. */
+static void pledges(void) {
+    phasecast_node *n = create(10);
+    uint8_t buf[2048];
+    const uint16_t to20[] = {20}, to20_30[] = {20, 30}, unknown[] = {99}, self[] = {10};
+    phasecast_send_options o;
+    EXPECT(phasecast_send_options_init(&o), PHASECAST_OK);
+    CHECK(o.proba_buf == 0.0f && o.critical == 1 && o.app == 0);
+    /* Misuse. */
+    EXPECT(phasecast_node_begin_pledge(NULL, 1, 2, to20, 1), PHASECAST_ERR_NULL_ARGUMENT);
+    EXPECT(phasecast_node_begin_pledge(n, 1, 2, NULL, 1), PHASECAST_ERR_NULL_ARGUMENT);
+    EXPECT(phasecast_node_begin_pledge(n, 1, 2, unknown, 1), PHASECAST_ERR_NOT_MEMBER);
+    EXPECT(phasecast_node_begin_pledge(n, 1, 2, self, 1), PHASECAST_ERR_NOT_MEMBER);
+    EXPECT(phasecast_node_send_to(n, 1, NULL, 2, buf, 4, NULL, NULL), PHASECAST_ERR_NULL_ARGUMENT);
+    EXPECT(phasecast_node_pledged_send(n, 1, to20, 1, buf, 4, NULL, NULL), PHASECAST_ERR_NULL_ARGUMENT);
+    o.proba_buf = 1.5f;
+    EXPECT(phasecast_node_send_to(n, 1, to20, 1, buf, 4, &o, NULL), PHASECAST_ERR_INVALID_ARGUMENT);
+    o.proba_buf = 1.0f;
+    o.critical = 2;
+    EXPECT(phasecast_node_send_to(n, 1, to20, 1, buf, 4, &o, NULL), PHASECAST_ERR_INVALID_ARGUMENT);
+    o.critical = 1;
+    phasecast_counters c;
+    EXPECT(phasecast_node_counters(n, &c), PHASECAST_OK);
+    CHECK(c.messages_accepted == 0);
+    /* App 2 pledges a send to 20; app 1's message to 20 waits for it. */
+    EXPECT(phasecast_node_begin_pledge(n, 2, 2, to20_30, 2), PHASECAST_OK);
+    o.app = 1;
+    o.timeout_us = 50000;
+    uint32_t m1 = 0, m2 = 0;
+    EXPECT(phasecast_node_send_to(n, 3, to20, 1, (const uint8_t *)"ack", 3, &o, &m1), PHASECAST_OK);
+    phasecast_transmit tx;
+    EXPECT(phasecast_node_poll_transmit(n, 3, buf, sizeof buf, &tx), PHASECAST_WOULD_BLOCK);
+    o.app = 2;
+    o.proba_buf = 0.0f;
+    EXPECT(phasecast_node_pledged_send(n, 10, to20_30, 2, (const uint8_t *)"accept", 6, &o, &m2),
+           PHASECAST_OK);
+    CHECK(m2 == m1 + 1);
+    int datagrams = 0;
+    while (phasecast_node_poll_transmit(n, 10, buf, sizeof buf, &tx) == PHASECAST_OK) {
+        CHECK(tx.destination.kind == PHASECAST_DEST_PEER);
+        datagrams++;
+    }
+    CHECK(datagrams == 2); /* one to 20 carrying both messages, one to 30 */
+    uint32_t had = 9;
+    EXPECT(phasecast_node_end_pledge(n, 11, 2, &had), PHASECAST_OK);
+    CHECK(had == 0); /* the pledged send ended it */
+    EXPECT(phasecast_node_counters(n, &c), PHASECAST_OK);
+    CHECK(c.messages_buffered == 1 && c.messages_accepted == 3);
+    /* The aggregation policy is checked at creation. */
+    phasecast_config cfg = config(10);
+    CHECK(cfg.aggregation == PHASECAST_AGGREGATION_OMAHA);
+    cfg.aggregation = 42;
+    phasecast_node *bad = NULL;
+    EXPECT(phasecast_node_create(&cfg, 1, &bad), PHASECAST_ERR_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    EXPECT(phasecast_node_destroy(&n), PHASECAST_OK);
+}
+
 int main(void) {
     library_wide();
     null_everything();
     bad_configs();
     bad_calls();
+    pledges();
     lifecycle();
     concurrency();
     small_stack();
