@@ -34,6 +34,7 @@
 
 mod bandwidth;
 mod membership;
+mod multicast;
 mod sequencer;
 
 pub use bandwidth::BandwidthState;
@@ -47,6 +48,7 @@ use crate::feed::{Class, Feed, Item};
 use crate::inbox::Inbox;
 use crate::pledge::{Aggregation, AppId, Decision, PledgeOptions, Pledges};
 use crate::pool::{Cursor, Handle, Pool};
+use crate::qsm::{Qsm, QsmConfig};
 use crate::queue::Queue;
 use crate::queue::{
     Admission, Buffer, Congestion, Lqd, PacketMeta, Port, QueueLoad, QueueSpec, QueueView,
@@ -221,6 +223,8 @@ pub struct Config<'a> {
     /// How application messages to a peer are aggregated (Omaha pledge
     /// buffers by default; see [`crate::pledge`]).
     pub aggregation: Aggregation,
+    /// QSM's multicast settings (see [`crate::qsm`]).
+    pub qsm: QsmConfig,
 }
 
 impl<'a> Config<'a> {
@@ -247,6 +251,7 @@ impl<'a> Config<'a> {
             join: false,
             link_capacity: None,
             aggregation: Aggregation::Omaha,
+            qsm: QsmConfig::default(),
         }
     }
 }
@@ -347,6 +352,19 @@ pub enum Event<'a> {
         /// The allocated rate, in the unit of `Config::link_capacity`.
         current: u64,
     },
+    /// QSM: the next message of `sender` to `group`, per-sender FIFO and
+    /// reliable (the issue's `Delivered { group, sender, seq, payload }`;
+    /// named apart from total order's [`Event::Delivered`]).
+    GroupDelivered {
+        /// The group it was multicast to.
+        group: GroupId,
+        /// Who multicast it.
+        sender: NodeId,
+        /// The sender's per-group sequence number (from 1).
+        seq: u32,
+        /// The bytes; valid until the next call to `poll_event`.
+        payload: &'a [u8],
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -369,6 +387,11 @@ enum EventMeta {
     Excluded,
     BandwidthChanged {
         current: u64,
+    },
+    GroupDelivered {
+        group: GroupId,
+        sender: NodeId,
+        seq: u32,
     },
 }
 
@@ -554,6 +577,12 @@ pub struct Node<
     pledges: Pledges<SINKS>,
     /// The latest time the host gave (for work triggered without one).
     now: Instant,
+    /// QSM's multicast component; its group table has `BLOCKS` entries.
+    qsm: Qsm<SINKS, BLOCKS>,
+    /// First sink QSM may allocate (after the cluster's).
+    first_qsm_sink: usize,
+    /// Scheduling of sinks allocated later.
+    scheduling: Scheduling,
 }
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
@@ -586,6 +615,9 @@ impl<
         }
         if config.max_message == 0 || config.max_message > wire::MAX_MESSAGE_LEN as usize {
             return Err(Error::InvalidConfig("max_message"));
+        }
+        if !config.qsm.is_valid() {
+            return Err(Error::InvalidConfig("qsm"));
         }
         let control = ControlPolicy {
             rate: config
@@ -684,6 +716,13 @@ impl<
             bw: BandwidthState::new(me, config.members.len(), config.link_capacity),
             pledges: Pledges::new(config.aggregation, config.mtu),
             now,
+            qsm: {
+                let mut q = Qsm::new();
+                q.config = config.qsm;
+                q
+            },
+            first_qsm_sink: config.members.len() + 1,
+            scheduling: config.scheduling,
         })
     }
 
@@ -1095,6 +1134,7 @@ impl<
             self.holds.next_deadline(),
             self.next_heartbeat,
             self.reassembly.next_deadline(),
+            self.qsm_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -1126,6 +1166,7 @@ impl<
         if self.bw.next_poll.is_some_and(|t| t <= now) {
             self.bandwidth_tick(now);
         }
+        self.qsm_tick(now);
     }
 
     fn release_holds(&mut self, now: Instant) {
@@ -1295,6 +1336,9 @@ impl<
             Feed::Join => return self.pull_join(s, w),
             Feed::BwAck | Feed::BwPoll => return self.pull_bandwidth(s, feed, w),
             Feed::ViewNotice => return self.pull_view_notice(s, w),
+            Feed::QsmData => return self.pull_qsm_data(s, w),
+            Feed::QsmControl => return self.pull_qsm_control(s, w),
+            Feed::QsmRecovery => return self.pull_qsm_recovery(s, w),
             Feed::Leave => {
                 self.sinks[s].registered &= !Feed::Leave.bit();
                 return self.push_for_feed(s, feed, &RecordRepr::Leave, w);
@@ -1421,13 +1465,12 @@ impl<
         if sender == self.id {
             return Err(DropReason::OwnFrame);
         }
-        let p = self
-            .peers
-            .binary_search_by_key(&sender, |p| p.id)
-            .map_err(|_| DropReason::NotMember)?;
         if sender != from {
             return Err(DropReason::ForgedSender);
         }
+        let Ok(p) = self.peers.binary_search_by_key(&sender, |p| p.id) else {
+            return self.admit_qsm_only(now, sender, &frame, datagram_len);
+        };
         let (epoch, seq) = (frame.view(), frame.seq());
         self.peers[p].replay.check(epoch, seq)?;
 
@@ -1541,7 +1584,47 @@ impl<
                     }
                 }
                 Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
+                Record::Known(
+                    r @ (RecordRepr::QsmData { .. }
+                    | RecordRepr::QsmToken { .. }
+                    | RecordRepr::QsmRequest { .. }
+                    | RecordRepr::QsmAck { .. }),
+                ) => self.qsm_apply(now, sender, r),
                 Record::Known(other) => self.apply_order_record(now, p, other),
+            }
+        }
+        Ok(())
+    }
+
+    /// A frame from a node outside the cluster: admitted only when every
+    /// record is QSM's (see [`crate::qsm`] on why without a replay window).
+    fn admit_qsm_only(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        frame: &wire::Frame<&[u8]>,
+        datagram_len: usize,
+    ) -> Result<(), DropReason> {
+        let qsm_only = frame.records().all(|r| {
+            matches!(
+                r,
+                Record::Known(
+                    RecordRepr::QsmData { .. }
+                        | RecordRepr::QsmToken { .. }
+                        | RecordRepr::QsmRequest { .. }
+                        | RecordRepr::QsmAck { .. }
+                )
+            )
+        });
+        if !self.qsm.is_active() || !qsm_only {
+            return Err(DropReason::NotMember);
+        }
+        self.counters.frames_received += 1;
+        self.counters.bytes_received += datagram_len as u64;
+        for rec in frame.records() {
+            self.counters.records_received += 1;
+            if let Record::Known(r) = rec {
+                self.qsm_apply(now, sender, r);
             }
         }
         Ok(())
@@ -1665,6 +1748,9 @@ impl<
             self.lent = false;
             // Room in the inbox: deliveries that waited for it go on.
             self.tob_try_deliver();
+            if self.qsm.is_active() {
+                self.qsm_try_deliver();
+            }
         }
         let (meta, payload) = self.inbox.front()?;
         self.lent = true;
@@ -1687,6 +1773,12 @@ impl<
             EventMeta::Suspected { node } => Event::Suspected { node },
             EventMeta::Excluded => Event::Excluded,
             EventMeta::BandwidthChanged { current } => Event::BandwidthChanged { current },
+            EventMeta::GroupDelivered { group, sender, seq } => Event::GroupDelivered {
+                group,
+                sender,
+                seq,
+                payload,
+            },
         })
     }
 }

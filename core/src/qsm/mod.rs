@@ -196,8 +196,10 @@ pub(crate) struct SendStream {
     pub acked: u32,
     pub ring: [Option<SendSlot>; SEND_RING],
     pub retransmit: heapless::Deque<u32, 64>,
+    /// The highest number the region said it saw.
     pub last_max_seen: u32,
-    pub tail_strikes: u8,
+    /// When an acknowledgement last showed progress (tail rule).
+    pub progress_at: Instant,
 }
 
 impl SendStream {
@@ -209,7 +211,7 @@ impl SendStream {
             ring: [None; SEND_RING],
             retransmit: heapless::Deque::new(),
             last_max_seen: 0,
-            tail_strikes: 0,
+            progress_at: Instant::ZERO,
         }
     }
     pub fn slot(&self, seq: u32) -> Option<&SendSlot> {
@@ -281,8 +283,9 @@ pub(crate) struct TokenBuf {
 /// The leader's bookkeeping of one region's token.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Leader {
+    /// At the leader, the last round released; at a member, the last
+    /// round seen (older ones are stale).
     pub round: u32,
-    pub next_release: Option<Instant>,
     /// The aggregate of the last completed round.
     pub last: heapless::Vec<TokenEntry, MAX_STREAMS>,
 }
@@ -435,6 +438,8 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize> {
     /// Pool bytes held by the sender's rings.
     pub tx_bytes: usize,
     pub stats: QsmStats,
+    /// Next token release / tail check.
+    pub next_tick: Option<Instant>,
 }
 
 impl<const SINKS: usize, const GROUPS: usize> Qsm<SINKS, GROUPS> {
@@ -454,6 +459,7 @@ impl<const SINKS: usize, const GROUPS: usize> Qsm<SINKS, GROUPS> {
             rx_bytes: 0,
             tx_bytes: 0,
             stats: QsmStats::default(),
+            next_tick: None,
         }
     }
 

@@ -1,0 +1,1086 @@
+//! The node's side of QSM ([`crate::qsm`], QSM §3–§4): CMS views, the
+//! application's `multicast`, the feeds of region sinks and of
+//! point-to-point recovery and tokens, and the handling of QSM records.
+//!
+//! QSM shares the node's sinks, feeds, payload pool and alarm queue with
+//! the other protocols (§4, Fig. 9–10), so a token bound for a peer leaves
+//! in the same datagram as whatever else is queued for that peer. Its
+//! peers are mostly not members of the TOB cluster: their sinks come from
+//! the spare capacity above the cluster's (`SINKS - members - 1`), taken
+//! when first needed and re-bound to another destination when idle, so the
+//! set of QSM peers a node talks to over time is unbounded while the sinks
+//! it holds at once are not.
+
+use super::*;
+use crate::pool::BLOCK_LEN;
+use crate::qsm::{
+    cache, recovery_target, GroupEntry, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget,
+    RecvStream, Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS,
+    MAX_STREAMS, RECV_RING, SEND_RING,
+};
+use crate::wire::multicast::{self as mc, EntryList};
+
+/// Most messages one request may ask for.
+const MAX_REQUEST: u16 = 64;
+/// Most messages the sender re-multicasts at once for a silent tail.
+const TAIL_BURST: u32 = 16;
+
+impl<
+        const SINKS: usize,
+        const QUEUE: usize,
+        const SLOTS: usize,
+        const BLOCKS: usize,
+        const INBOX: usize,
+        const MTU: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+{
+    /// Installs a CMS view (QSM §3): the regions this node is a member of
+    /// or sends to, and the groups (each spanning some of `regions`, by
+    /// bit mask). `groups` must be sorted by id, strictly increasing, at
+    /// most `BLOCKS` of them; `epoch` must grow from view to view.
+    ///
+    /// A new view starts new streams: messages of the old view not yet
+    /// delivered are dropped (the CMS flush is not implemented). Errors
+    /// ([`Error::InvalidConfig`]) change nothing.
+    pub fn install_groups(
+        &mut self,
+        now: Instant,
+        epoch: u32,
+        regions: &[RegionView<'_>],
+        groups: &[GroupView],
+    ) -> Result<(), Error> {
+        self.now = self.now.max(now);
+        if self.qsm.is_active() && epoch <= self.qsm.epoch {
+            return Err(Error::InvalidConfig("install_groups: epoch must grow"));
+        }
+        if regions.len() > MAX_REGIONS || regions.is_empty() {
+            return Err(Error::InvalidConfig(
+                "install_groups: 1 ..= MAX_REGIONS regions",
+            ));
+        }
+        if groups.len() > BLOCKS {
+            return Err(Error::InvalidConfig(
+                "install_groups: more groups than BLOCKS",
+            ));
+        }
+        let spare = SINKS.saturating_sub(self.first_qsm_sink);
+        if spare < regions.len() + 2 {
+            return Err(Error::InvalidConfig(
+                "install_groups: too few spare sinks (SINKS - members - 1)",
+            ));
+        }
+        let mut new_regions: heapless::Vec<Region, MAX_REGIONS> = heapless::Vec::new();
+        for v in regions {
+            let r = Region::new(v, self.qsm.config.partition_size)
+                .map_err(|_| Error::InvalidConfig("install_groups: bad region view"))?;
+            if new_regions.iter().any(|o| o.address == r.address) || r.address == GroupId::ALL {
+                return Err(Error::InvalidConfig(
+                    "install_groups: region address reused",
+                ));
+            }
+            let _ = new_regions.push(r);
+        }
+        let all_regions: u8 = ((1u16 << regions.len()) - 1) as u8;
+        let mut prev: Option<u32> = None;
+        for g in groups {
+            if prev.is_some_and(|p| g.group.0 <= p) {
+                return Err(Error::InvalidConfig("install_groups: groups not sorted"));
+            }
+            if g.regions == 0 || g.regions & !all_regions != 0 {
+                return Err(Error::InvalidConfig("install_groups: bad region mask"));
+            }
+            prev = Some(g.group.0);
+        }
+        // Accepted: drop the old view's state.
+        self.qsm_release_storage();
+        let q = &mut self.qsm;
+        q.epoch = epoch;
+        q.regions = new_regions;
+        q.groups.clear();
+        for g in groups {
+            let _ = q.groups.push(GroupEntry {
+                group: g.group.0,
+                next_gseq: 1,
+                regions: g.regions,
+            });
+        }
+        for st in q.send.iter_mut() {
+            *st = SendStream::new();
+            st.progress_at = now;
+        }
+        q.streams.clear();
+        q.pending = core::array::from_fn(|_| None);
+        q.leader = core::array::from_fn(|_| Default::default());
+        for c in q.control.iter_mut() {
+            c.clear();
+        }
+        for c in q.recovery.iter_mut() {
+            c.clear();
+        }
+        q.region_sink = [None; MAX_REGIONS];
+        q.next_tick = Some(now + q.config.token_period);
+        for r in 0..self.qsm.regions.len() {
+            let address = self.qsm.regions[r].address;
+            self.qsm.region_sink[r] = self.qsm_sink(Destination::Group(address)).map(|s| s as u16);
+        }
+        Ok(())
+    }
+
+    /// QSM's measurements.
+    pub fn qsm_stats(&self) -> &QsmStats {
+        &self.qsm.stats
+    }
+
+    /// Bytes of QSM state in this build (fixed at construction).
+    pub fn qsm_memory(&self) -> QsmMemory {
+        crate::qsm::Qsm::<SINKS, BLOCKS>::memory()
+    }
+
+    /// Messages this node multicast and its regions have not yet
+    /// acknowledged (summed over regions).
+    pub fn qsm_pending(&self) -> u64 {
+        self.qsm
+            .send
+            .iter()
+            .take(self.qsm.regions.len())
+            .map(|s| u64::from(s.unacked()))
+            .sum()
+    }
+
+    /// The largest payload [`Node::multicast`] takes (one datagram).
+    pub fn max_multicast_payload(&self) -> usize {
+        self.integrity
+            .max_frame_len(self.mtu)
+            .saturating_sub(wire::Header::LEN + wire::RECORD_HEADER_LEN + mc::QSM_DATA_HEADER_LEN)
+    }
+
+    /// Multicasts `payload` to `group` (QSM §3): one copy per region the
+    /// group spans, per-sender FIFO and reliable at every live member.
+    /// Returns the message's per-group sequence number (from 1), which
+    /// members see in [`Event::GroupDelivered`].
+    ///
+    /// Errors change nothing: [`Error::UnknownGroup`]; [`Error::Oversized`]
+    /// above [`Node::max_multicast_payload`]; [`Error::Full`] when a
+    /// region's window of unacknowledged messages or the payload pool is
+    /// full (flow control: retry after the next acknowledgement).
+    pub fn multicast(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        payload: &[u8],
+    ) -> Result<u32, Error> {
+        self.now = self.now.max(now);
+        let gi = self.qsm.group_index(group).ok_or(Error::UnknownGroup)?;
+        if payload.len() > self.max_multicast_payload() {
+            return Err(Error::Oversized);
+        }
+        let mask = self.qsm.groups[gi].regions;
+        let bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * BLOCK_LEN;
+        let n = mask.count_ones() as usize;
+        let window = self.qsm.config.window;
+        let room = (0..self.qsm.regions.len()).all(|r| {
+            mask & (1 << r) == 0 || {
+                let st = &self.qsm.send[r];
+                st.unacked() < window
+                    && st.ring[st.next_seq as usize % SEND_RING].is_none()
+                    && st.next_seq < u32::MAX
+            }
+        }) && self.tx_pool_bytes + n * bytes <= self.pool_half()
+            && self.pool.free_bytes() >= n * bytes;
+        if !room {
+            self.qsm.stats.refused += 1;
+            return Err(Error::Full);
+        }
+        let gseq = self.qsm.groups[gi].next_gseq;
+        self.qsm.groups[gi].next_gseq = gseq.wrapping_add(1).max(1);
+        for r in 0..self.qsm.regions.len() {
+            if mask & (1 << r) == 0 {
+                continue;
+            }
+            let Ok(handle) = self.pool.store(payload) else {
+                break; // unreachable after the room check
+            };
+            let st = &mut self.qsm.send[r];
+            let seq = st.next_seq;
+            st.ring[seq as usize % SEND_RING] = Some(SendSlot {
+                seq,
+                handle,
+                group: group.0,
+                gseq,
+                sent_at: now,
+            });
+            st.next_seq += 1;
+            self.tx_pool_bytes += bytes;
+            self.qsm.tx_bytes += bytes;
+            if let Some(s) = self.qsm.region_sink[r] {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+        }
+        self.qsm.stats.multicasts += 1;
+        Ok(gseq)
+    }
+
+    /// Frees every payload the QSM state holds.
+    fn qsm_release_storage(&mut self) {
+        for r in 0..MAX_REGIONS {
+            for i in 0..SEND_RING {
+                if let Some(slot) = self.qsm.send[r].ring[i].take() {
+                    let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
+                    self.pool.free(slot.handle);
+                    self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
+                }
+            }
+        }
+        for st in self.qsm.streams.iter_mut() {
+            for h in st.ring.iter_mut().filter_map(Option::take) {
+                self.pool.free(h.handle);
+            }
+        }
+        self.qsm.rx_bytes = 0;
+        self.qsm.tx_bytes = 0;
+    }
+
+    /// The sink of a QSM destination: a cluster peer's own sink, or one
+    /// from the spare capacity (allocated, or re-bound from an idle one).
+    /// O(SINKS).
+    pub(crate) fn qsm_sink(&mut self, dest: Destination) -> Option<usize> {
+        if let Destination::Peer(p) = dest {
+            if p == self.id {
+                return None;
+            }
+            if let Ok(s) = self.sink_index(dest) {
+                return Some(s);
+            }
+        }
+        let first = self.first_qsm_sink;
+        if let Some(s) = (first..self.sinks.len()).find(|&s| self.sinks[s].destination == dest) {
+            return Some(s);
+        }
+        if self.sinks.len() < SINKS {
+            let sink = Sink {
+                destination: dest,
+                port: new_port(self.scheduling),
+                control: ControlPolicy::default(),
+                registered: 0,
+                state: SinkState::Idle,
+            };
+            if self.sinks.push(sink).is_ok() {
+                return Some(self.sinks.len() - 1);
+            }
+        }
+        let reusable = (first..self.sinks.len()).find(|&s| {
+            let k = &self.sinks[s];
+            k.state == SinkState::Idle
+                && k.registered == 0
+                && k.port.buffer().is_empty()
+                && self.qsm.control[s].is_empty()
+                && self.qsm.recovery[s].is_empty()
+                && !self.qsm.region_sink.contains(&Some(s as u16))
+        })?;
+        self.sinks[reusable].destination = dest;
+        self.sinks[reusable].control = ControlPolicy::default();
+        Some(reusable)
+    }
+
+    /// Queues `work` for `to` and registers the matching feed.
+    fn qsm_queue(&mut self, to: NodeId, work: Work, now: Instant) {
+        let Some(s) = self.qsm_sink(Destination::Peer(to)) else {
+            self.qsm.stats.no_sink += 1;
+            return;
+        };
+        let (feed, ok) = match work {
+            Work::Token { .. } | Work::Ack { .. } => {
+                let q = &mut self.qsm.control[s];
+                (
+                    Feed::QsmControl,
+                    q.iter().any(|w| *w == work) || q.push_back(work).is_ok(),
+                )
+            }
+            Work::Request { .. } | Work::Forward { .. } => {
+                let q = &mut self.qsm.recovery[s];
+                (
+                    Feed::QsmRecovery,
+                    q.iter().any(|w| *w == work) || q.push_back(work).is_ok(),
+                )
+            }
+        };
+        if !ok {
+            self.qsm.stats.no_sink += 1;
+        }
+        self.register(s, feed, now);
+    }
+
+    /// The next QSM alarm.
+    pub(crate) fn qsm_deadline(&self) -> Option<Instant> {
+        self.qsm.next_tick
+    }
+
+    /// Periodic work: region leaders release tokens; senders re-multicast
+    /// a tail nobody acknowledged seeing.
+    pub(crate) fn qsm_tick(&mut self, now: Instant) {
+        let Some(t) = self.qsm.next_tick else {
+            return;
+        };
+        if t > now {
+            return;
+        }
+        let period = self.qsm.config.token_period;
+        let mut next = t + period;
+        if next <= now {
+            next = now + period;
+        }
+        self.qsm.next_tick = Some(next);
+        for r in 0..self.qsm.regions.len() {
+            // Token release (the region leader).
+            if self.qsm.regions[r].leader() == Some(self.id) {
+                self.qsm_release_token(r, now);
+            }
+            // Silent tail at a sender.
+            let st = &mut self.qsm.send[r];
+            if st.sent_upto > st.last_max_seen
+                && st.unacked() > 0
+                && now.saturating_since(st.progress_at) >= period + period
+            {
+                let from = st.last_max_seen.max(st.acked) + 1;
+                let to = st.sent_upto.min(from.saturating_add(TAIL_BURST - 1));
+                for seq in from..=to {
+                    if st.slot(seq).is_some() && !st.retransmit.iter().any(|&x| x == seq) {
+                        let _ = st.retransmit.push_back(seq);
+                    }
+                }
+                st.progress_at = now;
+                if let Some(s) = self.qsm.region_sink[r] {
+                    self.register(usize::from(s), Feed::QsmData, now);
+                }
+            }
+        }
+    }
+
+    /// The region leader starts round `round + 1`: the token is built from
+    /// fresh state when the successor's sink pulls it.
+    fn qsm_release_token(&mut self, r: usize, now: Instant) {
+        let round = self.qsm.leader[r].round.wrapping_add(1);
+        self.qsm.leader[r].round = round;
+        self.qsm.pending[r] = Some(TokenBuf {
+            round,
+            released_at: now.as_micros(),
+            entries: heapless::Vec::new(),
+        });
+        match self.qsm.regions[r].successor(0) {
+            Some(next) => self.qsm_queue(next, Work::Token { region: r as u8 }, now),
+            None => {
+                // A region of one: the round completes at once.
+                let entries = self.qsm_token_entries(r);
+                self.qsm.pending[r] = None;
+                self.qsm_round_complete(r, round, now.as_micros(), &entries, now);
+            }
+        }
+    }
+
+    /// The pending token of region `r` with this node's fresh state merged
+    /// in (QSM §6: the token is made when the sink pulls it).
+    fn qsm_token_entries(&self, r: usize) -> heapless::Vec<TokenEntry, MAX_STREAMS> {
+        let k = self.qsm.config.ranges;
+        let mut entries = self.qsm.pending[r]
+            .as_ref()
+            .map(|p| p.entries.clone())
+            .unwrap_or_default();
+        let leader = self.qsm.regions[r].leader() == Some(self.id);
+        // Entries of senders this node has no stream of: it holds nothing.
+        for e in entries.iter_mut() {
+            if NodeId(e.sender) == self.id
+                || self.qsm.stream_index(r as u8, NodeId(e.sender)).is_some()
+            {
+                continue;
+            }
+            let mut mine = TokenEntry::member(e.sender, 0, e.max_seen);
+            if let Some(range) = crate::qsm::SeqRange::new(1, e.max_seen) {
+                mine.add_missing(range, k);
+            }
+            e.merge(&mine, k);
+        }
+        for st in self
+            .qsm
+            .streams
+            .iter()
+            .filter(|s| usize::from(s.region) == r)
+        {
+            let token_max = entries
+                .iter()
+                .find(|e| NodeId(e.sender) == st.sender)
+                .map_or(0, |e| e.max_seen);
+            let mine = TokenEntry::from_receiver(
+                st.sender.0,
+                st.mc,
+                st.max_seen,
+                token_max,
+                RECV_RING as u32,
+                k,
+                |s| st.has(s),
+            );
+            match entries.iter_mut().find(|e| NodeId(e.sender) == st.sender) {
+                Some(e) => e.merge(&mine, k),
+                None => {
+                    let _ = entries.push(mine);
+                }
+            }
+        }
+        if leader {
+            // Garbage collection: the region stability of the last round.
+            for e in entries.iter_mut() {
+                if let Some(l) = self.qsm.leader[r]
+                    .last
+                    .iter()
+                    .find(|l| l.sender == e.sender)
+                {
+                    e.stable = l.max_contiguous;
+                }
+            }
+        }
+        entries
+    }
+
+    /// A round of region `r` came back to its leader.
+    fn qsm_round_complete(
+        &mut self,
+        r: usize,
+        round: u32,
+        released_at: u64,
+        entries: &[TokenEntry],
+        now: Instant,
+    ) {
+        let rtt = now.as_micros().saturating_sub(released_at);
+        let stats = &mut self.qsm.stats;
+        stats.rounds += 1;
+        stats.rtt_sum_us += rtt;
+        stats.rtt_max_us = stats.rtt_max_us.max(rtt);
+        self.qsm.leader[r].last.clear();
+        for e in entries {
+            let _ = self.qsm.leader[r].last.push(*e);
+        }
+        for e in entries {
+            let sender = NodeId(e.sender);
+            if sender == self.id {
+                self.qsm_on_ack(r, e, now);
+            } else {
+                self.qsm_queue(
+                    sender,
+                    Work::Ack {
+                        region: r as u8,
+                        sender,
+                    },
+                    now,
+                );
+            }
+        }
+        self.qsm_visit(r, entries, round, now);
+    }
+
+    /// Pulls the region sink's feed: re-multicasts first, then new messages,
+    /// as many as fit (messages of every group of the region share the datagram).
+    pub(crate) fn pull_qsm_data(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let Some(r) = self
+            .qsm
+            .region_sink
+            .iter()
+            .position(|x| *x == Some(s as u16))
+            .filter(|&r| r < self.qsm.regions.len())
+        else {
+            self.sinks[s].registered &= !Feed::QsmData.bit();
+            return Pulled::Done;
+        };
+        let region = self.qsm.regions[r].address.0;
+        let mut wrote = 0u32;
+        loop {
+            let st = &self.qsm.send[r];
+            let (seq, again) = if let Some(&q) = st.retransmit.front() {
+                (q, true)
+            } else if st.sent_upto.saturating_add(1) < st.next_seq {
+                (st.sent_upto + 1, false)
+            } else {
+                break;
+            };
+            let Some(slot) = st.slot(seq).copied() else {
+                let st = &mut self.qsm.send[r];
+                if again {
+                    st.retransmit.pop_front();
+                } else {
+                    st.sent_upto = seq;
+                }
+                continue;
+            };
+            let len = slot.handle.len();
+            let pool = &self.pool;
+            let me = self.id.0;
+            let ok = w
+                .push_with(mc::KIND_QSM_DATA, mc::QSM_DATA_HEADER_LEN + len, |body| {
+                    mc::write_data_header(body, region, me, seq, slot.group, slot.gseq);
+                    if let Some(b) = body.get_mut(mc::QSM_DATA_HEADER_LEN..) {
+                        pool.read(slot.handle, b);
+                    }
+                })
+                .is_ok();
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            let st = &mut self.qsm.send[r];
+            if again {
+                st.retransmit.pop_front();
+                self.qsm.stats.remulticasts += 1;
+            } else {
+                st.sent_upto = seq;
+            }
+        }
+        self.sinks[s].registered &= !Feed::QsmData.bit();
+        Pulled::Done
+    }
+
+    /// Pulls tokens and acknowledgements queued for sink `s`.
+    pub(crate) fn pull_qsm_control(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let mut wrote = 0u32;
+        while let Some(work) = self.qsm.control.get(s).and_then(|q| q.front().copied()) {
+            let ok = match work {
+                Work::Token { region } => {
+                    let r = usize::from(region);
+                    match self.qsm.pending.get(r).and_then(Option::as_ref) {
+                        Some(p) if r < self.qsm.regions.len() => {
+                            let (round, released_at) = (p.round, p.released_at);
+                            let entries = self.qsm_token_entries(r);
+                            let address = self.qsm.regions[r].address.0;
+                            let len = mc::QSM_TOKEN_HEADER_LEN + mc::entries_len(&entries);
+                            let ok = w
+                                .push_with(mc::KIND_QSM_TOKEN, len, |b| {
+                                    mc::write_token_body(b, address, round, released_at, &entries)
+                                })
+                                .is_ok();
+                            if ok {
+                                self.qsm.pending[r] = None;
+                            }
+                            ok
+                        }
+                        _ => true, // nothing to pass on any more
+                    }
+                }
+                Work::Ack { region, sender } => {
+                    let r = usize::from(region);
+                    match self.qsm.leader.get(r) {
+                        Some(l) if r < self.qsm.regions.len() => {
+                            let mut one: heapless::Vec<TokenEntry, 1> = heapless::Vec::new();
+                            if let Some(e) = l.last.iter().find(|e| NodeId(e.sender) == sender) {
+                                let _ = one.push(*e);
+                            }
+                            let address = self.qsm.regions[r].address.0;
+                            let round = l.round;
+                            let len = mc::QSM_ACK_HEADER_LEN + mc::entries_len(&one);
+                            w.push_with(mc::KIND_QSM_ACK, len, |b| {
+                                mc::write_ack_body(b, address, round, &one)
+                            })
+                            .is_ok()
+                        }
+                        _ => true,
+                    }
+                }
+                _ => true,
+            };
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            self.qsm.control[s].pop_front();
+        }
+        self.sinks[s].registered &= !Feed::QsmControl.bit();
+        Pulled::Done
+    }
+
+    /// Pulls requests and forwards queued for sink `s`.
+    pub(crate) fn pull_qsm_recovery(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let mut wrote = 0u32;
+        while let Some(work) = self.qsm.recovery.get(s).and_then(|q| q.front().copied()) {
+            let ok = match work {
+                Work::Request {
+                    region,
+                    sender,
+                    first,
+                    count,
+                } => w
+                    .push(&RecordRepr::QsmRequest {
+                        region,
+                        sender: sender.0,
+                        first,
+                        count,
+                    })
+                    .is_ok(),
+                Work::Forward { stream, seq } => {
+                    match self
+                        .qsm
+                        .streams
+                        .get(usize::from(stream))
+                        .and_then(|st| st.held(seq).map(|h| (st, *h)))
+                    {
+                        Some((st, h)) => {
+                            let region = self
+                                .qsm
+                                .regions
+                                .get(usize::from(st.region))
+                                .map_or(0, |r| r.address.0);
+                            let sender = st.sender.0;
+                            let pool = &self.pool;
+                            let len = h.handle.len();
+                            let ok = w
+                                .push_with(
+                                    mc::KIND_QSM_DATA,
+                                    mc::QSM_DATA_HEADER_LEN + len,
+                                    |body| {
+                                        mc::write_data_header(
+                                            body, region, sender, h.seq, h.group, h.gseq,
+                                        );
+                                        if let Some(b) = body.get_mut(mc::QSM_DATA_HEADER_LEN..) {
+                                            pool.read(h.handle, b);
+                                        }
+                                    },
+                                )
+                                .is_ok();
+                            if ok {
+                                self.qsm.stats.forwards += 1;
+                            }
+                            ok
+                        }
+                        None => true, // dropped meanwhile: nothing to send
+                    }
+                }
+                _ => true,
+            };
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            self.qsm.recovery[s].pop_front();
+        }
+        self.sinks[s].registered &= !Feed::QsmRecovery.bit();
+        Pulled::Done
+    }
+
+    /// Applies a QSM record from `from`.
+    pub(crate) fn qsm_apply(&mut self, now: Instant, from: NodeId, rec: RecordRepr<'_>) {
+        if !self.qsm.is_active() {
+            return;
+        }
+        match rec {
+            RecordRepr::QsmData {
+                region,
+                sender,
+                seq,
+                group,
+                gseq,
+                payload,
+            } => self.qsm_on_data(region, NodeId(sender), seq, group, gseq, payload),
+            RecordRepr::QsmToken {
+                region,
+                round,
+                released_at,
+                entries,
+            } => self.qsm_on_token(now, region, round, released_at, entries),
+            RecordRepr::QsmRequest {
+                region,
+                sender,
+                first,
+                count,
+            } => self.qsm_on_request(now, from, region, NodeId(sender), first, count),
+            RecordRepr::QsmAck {
+                region, entries, ..
+            } => {
+                if let Some(r) = self.qsm.region_by_address(region) {
+                    if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
+                        self.qsm_on_ack(r, &e, now);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The stream of `(r, sender)`, created if there is room.
+    fn qsm_stream(&mut self, r: usize, sender: NodeId) -> Option<usize> {
+        if let Some(i) = self.qsm.stream_index(r as u8, sender) {
+            return Some(i);
+        }
+        self.qsm
+            .streams
+            .push(RecvStream::new(r as u8, sender))
+            .ok()?;
+        Some(self.qsm.streams.len() - 1)
+    }
+
+    fn qsm_on_data(
+        &mut self,
+        region: u32,
+        sender: NodeId,
+        seq: u32,
+        group: u32,
+        gseq: u32,
+        payload: &[u8],
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        if sender == self.id || seq == 0 || !self.qsm.regions[r].contains(self.id) {
+            return;
+        }
+        let Some(i) = self.qsm_stream(r, sender) else {
+            self.qsm.stats.dropped += 1;
+            return;
+        };
+        let st = &self.qsm.streams[i];
+        if st.has(seq) {
+            self.qsm.stats.duplicates += 1;
+            return;
+        }
+        if seq > st.mc.saturating_add(RECV_RING as u32) {
+            self.qsm.stats.dropped += 1;
+            return;
+        }
+        let slot = seq as usize % RECV_RING;
+        if let Some(old) = st.ring[slot] {
+            if !old.delivered {
+                self.qsm.stats.dropped += 1;
+                return;
+            }
+        }
+        let bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * BLOCK_LEN;
+        if self.qsm.rx_bytes + bytes > self.pool_half() || self.pool.free_bytes() < bytes {
+            self.qsm.stats.dropped += 1;
+            return;
+        }
+        let Ok(handle) = self.pool.store(payload) else {
+            self.qsm.stats.dropped += 1;
+            return;
+        };
+        if let Some(old) = self.qsm.streams[i].ring[slot].take() {
+            // A cached copy old enough to be overwritten: its holder role ends early.
+            self.pool.free(old.handle);
+            self.qsm.rx_bytes = self
+                .qsm
+                .rx_bytes
+                .saturating_sub(Pool::<BLOCKS>::blocks_for(old.handle.len()) * BLOCK_LEN);
+            self.qsm.stats.evicted += 1;
+        }
+        self.qsm.rx_bytes += bytes;
+        let st = &mut self.qsm.streams[i];
+        st.ring[slot] = Some(Held {
+            seq,
+            handle,
+            group,
+            gseq,
+            delivered: false,
+        });
+        st.max_seen = st.max_seen.max(seq);
+        while st.held(st.mc.saturating_add(1)).is_some() && st.mc < u32::MAX {
+            st.mc += 1;
+        }
+        self.qsm_try_deliver();
+    }
+
+    /// Delivers what is contiguous, in stream order, while the inbox has
+    /// room; a holder keeps its copy for recovery, others free it.
+    pub(crate) fn qsm_try_deliver(&mut self) {
+        for i in 0..self.qsm.streams.len() {
+            let (r, sender) = (
+                usize::from(self.qsm.streams[i].region),
+                self.qsm.streams[i].sender,
+            );
+            let Some(region) = self.qsm.regions.get(r) else {
+                continue;
+            };
+            let Some(idx) = region.index_of(self.id) else {
+                continue;
+            };
+            let part = region.partition(region.partition_of(idx));
+            let replication = self.qsm.config.replication;
+            let mut budget = RECV_RING;
+            while budget > 0 {
+                budget -= 1;
+                let st = &self.qsm.streams[i];
+                if st.delivered >= st.mc {
+                    break;
+                }
+                let seq = st.delivered + 1;
+                let Some(h) = st.held(seq).copied() else {
+                    break;
+                };
+                if !self.inbox.can_fit(1, h.handle.len()) {
+                    return;
+                }
+                let pool = &self.pool;
+                let meta = EventMeta::GroupDelivered {
+                    group: GroupId(h.group),
+                    sender,
+                    seq: h.gseq,
+                };
+                self.inbox.push_with(meta, h.handle.len(), |b| {
+                    pool.read(h.handle, b);
+                });
+                self.qsm.stats.delivered += 1;
+                let holder = cache::is_holder(sender, seq, part, replication, self.id);
+                let st = &mut self.qsm.streams[i];
+                st.delivered = seq;
+                let slot = seq as usize % RECV_RING;
+                if holder {
+                    if let Some(x) = st.ring[slot].as_mut() {
+                        x.delivered = true;
+                    }
+                } else if let Some(x) = st.ring[slot].take() {
+                    self.pool.free(x.handle);
+                    self.qsm.rx_bytes = self
+                        .qsm
+                        .rx_bytes
+                        .saturating_sub(Pool::<BLOCKS>::blocks_for(x.handle.len()) * BLOCK_LEN);
+                }
+            }
+        }
+    }
+
+    fn qsm_on_token(
+        &mut self,
+        now: Instant,
+        region: u32,
+        round: u32,
+        released_at: u64,
+        entries: EntryList<'_>,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
+            return;
+        };
+        let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
+        for e in entries.iter() {
+            let _ = list.push(e);
+        }
+        if idx == 0 {
+            // Back at the leader: the round is complete (older rounds are stale).
+            if round != self.qsm.leader[r].round || self.qsm.pending[r].is_some() {
+                return;
+            }
+            self.qsm_round_complete(r, round, released_at, &list, now);
+            return;
+        }
+        if round <= self.qsm.leader[r].round && self.qsm.leader[r].round != 0 {
+            return; // a duplicate or an overtaken round
+        }
+        self.qsm.leader[r].round = round;
+        self.qsm.pending[r] = Some(TokenBuf {
+            round,
+            released_at,
+            entries: list.clone(),
+        });
+        self.qsm_visit(r, &list, round, now);
+        if let Some(next) = self.qsm.regions[r].successor(idx) {
+            self.qsm_queue(next, Work::Token { region: r as u8 }, now);
+        }
+    }
+
+    /// What a member does when the token visits: drop cached copies the
+    /// token reports stable, and ask for what it misses, as locally as
+    /// possible. Bounded by `requests_per_visit` and the ring sizes.
+    fn qsm_visit(&mut self, r: usize, entries: &[TokenEntry], round: u32, now: Instant) {
+        let mut budget = self.qsm.config.requests_per_visit;
+        for e in entries {
+            let sender = NodeId(e.sender);
+            if sender == self.id {
+                continue;
+            }
+            let i = if e.max_seen > 0 {
+                self.qsm_stream(r, sender)
+            } else {
+                self.qsm.stream_index(r as u8, sender)
+            };
+            let Some(i) = i else {
+                continue;
+            };
+            // Cleanup: cached copies stable in the region.
+            let st = &mut self.qsm.streams[i];
+            let upto = e
+                .stable
+                .min(st.delivered)
+                .min(st.cleaned.saturating_add(RECV_RING as u32));
+            let mut freed = 0usize;
+            let mut n = 0u64;
+            for seq in st.cleaned.saturating_add(1)..=upto {
+                let slot = seq as usize % RECV_RING;
+                if st.ring[slot].is_some_and(|h| h.seq == seq && h.delivered) {
+                    if let Some(h) = st.ring[slot].take() {
+                        self.pool.free(h.handle);
+                        freed += Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN;
+                        n += 1;
+                    }
+                }
+            }
+            st.cleaned = st.cleaned.max(upto);
+            self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
+            self.qsm.stats.cleaned += n;
+            // Recovery requests, grouped in runs with the same target.
+            let st = &self.qsm.streams[i];
+            let top = e.max_seen.min(st.mc.saturating_add(RECV_RING as u32));
+            let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 16> = heapless::Vec::new();
+            let mut seq = st.mc.saturating_add(1);
+            while seq <= top && budget > 0 {
+                if !st.has(seq) {
+                    let Some(t) = recovery_target(
+                        &self.qsm.regions[r],
+                        self.id,
+                        sender,
+                        seq,
+                        self.qsm.config.replication,
+                        round,
+                    ) else {
+                        break;
+                    };
+                    budget -= 1;
+                    match runs.last_mut() {
+                        Some((lt, first, count))
+                            if *lt == t
+                                && first.saturating_add(u32::from(*count)) == seq
+                                && *count < MAX_REQUEST =>
+                        {
+                            *count += 1
+                        }
+                        _ => {
+                            if runs.push((t, seq, 1)).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if seq == u32::MAX {
+                    break;
+                }
+                seq += 1;
+            }
+            let address = self.qsm.regions[r].address.0;
+            for (t, first, count) in runs {
+                let to = match t {
+                    RecoveryTarget::Peer(n) => {
+                        self.qsm.stats.requests_peer += 1;
+                        n
+                    }
+                    RecoveryTarget::Partition(n) => {
+                        self.qsm.stats.requests_partition += 1;
+                        n
+                    }
+                    RecoveryTarget::Sender(n) => {
+                        self.qsm.stats.requests_sender += 1;
+                        n
+                    }
+                };
+                self.qsm_queue(
+                    to,
+                    Work::Request {
+                        region: address,
+                        sender,
+                        first,
+                        count,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    fn qsm_on_request(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        region: u32,
+        sender: NodeId,
+        first: u32,
+        count: u16,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        let count = u32::from(count.min(MAX_REQUEST));
+        let last = first.saturating_add(count - 1);
+        if sender == self.id {
+            // The whole region may have missed it: multicast it again.
+            let st = &mut self.qsm.send[r];
+            for seq in first..=last {
+                if seq > st.acked
+                    && st.slot(seq).is_some()
+                    && !st.retransmit.iter().any(|&x| x == seq)
+                    && st.retransmit.push_back(seq).is_err()
+                {
+                    break;
+                }
+            }
+            if let Some(s) = self.qsm.region_sink[r] {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+            return;
+        }
+        let Some(i) = self.qsm.stream_index(r as u8, sender) else {
+            return;
+        };
+        for seq in first..=last {
+            if self.qsm.streams[i].held(seq).is_some() {
+                self.qsm_queue(
+                    from,
+                    Work::Forward {
+                        stream: i as u8,
+                        seq,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// The region's aggregate reached the sender: free what is stable
+    /// (flow control opens), note progress for the tail rule.
+    fn qsm_on_ack(&mut self, r: usize, e: &TokenEntry, now: Instant) {
+        let Some(st) = self.qsm.send.get_mut(r) else {
+            return;
+        };
+        let stable = e.max_contiguous.min(st.sent_upto);
+        let mut freed = 0usize;
+        let (mut acked, mut lat_sum, mut lat_max) = (0u64, 0u64, 0u64);
+        let upto = stable.min(st.acked.saturating_add(SEND_RING as u32));
+        for seq in st.acked.saturating_add(1)..=upto {
+            let slot = seq as usize % SEND_RING;
+            if st.ring[slot].is_some_and(|x| x.seq == seq) {
+                if let Some(x) = st.ring[slot].take() {
+                    self.pool.free(x.handle);
+                    freed += Pool::<BLOCKS>::blocks_for(x.handle.len()) * BLOCK_LEN;
+                    let lat = now.saturating_since(x.sent_at).as_micros();
+                    acked += 1;
+                    lat_sum += lat;
+                    lat_max = lat_max.max(lat);
+                }
+            }
+        }
+        if upto > st.acked || e.max_seen > st.last_max_seen {
+            st.progress_at = now;
+        }
+        st.acked = st.acked.max(upto);
+        st.last_max_seen = st.last_max_seen.max(e.max_seen.min(st.sent_upto));
+        self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(freed);
+        self.qsm.tx_bytes = self.qsm.tx_bytes.saturating_sub(freed);
+        let s = &mut self.qsm.stats;
+        s.acked += acked;
+        s.ack_latency_sum_us += lat_sum;
+        s.ack_latency_max_us = s.ack_latency_max_us.max(lat_max);
+    }
+}
