@@ -204,11 +204,131 @@ fn undisturbed() {
     // The leader completed rounds and measured their round trip.
     let leader = sim.node(NodeId(1)).qsm_stats();
     assert!(leader.rounds > 10, "{leader:?}");
-    // Cleanup: every cached copy was dropped once stable.
+    // Cleanup: every cached copy was dropped once stable in the region.
+    let mut cleaned = 0;
     for r in &s.receivers {
         let n = sim.node(*r);
         assert_eq!(n.qsm_stats().delivered, 300);
+        assert_eq!(n.qsm_storage(), (0, 0), "node {} still holds copies", r.0);
+        cleaned += n.qsm_stats().cleaned;
     }
+    // 3 partitions x 2 holders x 300 messages were cached, then dropped.
+    assert_eq!(cleaned, 3 * 2 * 300);
+    assert_eq!(sim.node(NodeId(0)).qsm_storage(), (0, 0));
+}
+
+/// A whole partition misses messages: its holders get them from the
+/// caching partition (partition recovery); the rest of the partition from
+/// them (peer recovery).
+#[test]
+fn a_partition_recovers_from_the_caching_partition() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=15).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 2,
+            qsm: fast_tokens(),
+            link: lan(),
+            seed: 7,
+        };
+        let mut sim = build(&s);
+        // Partition 0 is nodes 1..=5: cut the sender from them for 100 ms.
+        let (a, b) = (
+            Instant::ZERO + Duration::from_millis(50),
+            Instant::ZERO + Duration::from_millis(150),
+        );
+        for r in 1..=5 {
+            sim.cut(NodeId(0), NodeId(r), a, b);
+        }
+        schedule(&mut sim, &s, 200, Duration::from_millis(1), 800);
+        sim.run_until(Instant::ZERO + Duration::from_secs(4));
+        verify(&sim, &s, 200, 800);
+        let sum = |f: fn(&phasecast_core::qsm::QsmStats) -> u64| -> u64 {
+            s.receivers
+                .iter()
+                .map(|r| f(sim.node(*r).qsm_stats()))
+                .sum()
+        };
+        assert!(sum(|x| x.requests_partition) > 0, "partition recovery used");
+        assert!(sum(|x| x.requests_peer) > 0, "peer recovery used");
+        assert!(sum(|x| x.forwards) > 0);
+        // Nothing was lost by the whole region: the token never said so.
+        assert_eq!(sim.node(NodeId(0)).qsm_stats().lost_reported, 0);
+    });
+}
+
+/// The whole region misses messages: the token's ranges (missed by every
+/// member) reach the sender, who multicasts them again.
+#[test]
+fn a_region_that_missed_messages_gets_them_from_the_sender() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=10).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 2,
+            qsm: fast_tokens(),
+            link: lan(),
+            seed: 9,
+        };
+        let mut sim = build(&s);
+        let (a, b) = (
+            Instant::ZERO + Duration::from_millis(50),
+            Instant::ZERO + Duration::from_millis(100),
+        );
+        for r in 1..=10 {
+            sim.cut(NodeId(0), NodeId(r), a, b);
+        }
+        schedule(&mut sim, &s, 200, Duration::from_millis(1), 800);
+        sim.run_until(Instant::ZERO + Duration::from_secs(4));
+        verify(&sim, &s, 200, 800);
+        let sum = |f: fn(&phasecast_core::qsm::QsmStats) -> u64| -> u64 {
+            s.receivers
+                .iter()
+                .map(|r| f(sim.node(*r).qsm_stats()))
+                .sum()
+        };
+        let st = sim.node(NodeId(0)).qsm_stats();
+        assert!(st.lost_reported >= 40, "sender recovery used: {st:?}");
+        assert!(st.remulticasts >= 40);
+        let _ = sum;
+    });
+}
+
+/// Flow control: the sender never has more than `window` unacknowledged
+/// messages; `multicast` answers `Full` beyond and nothing changes.
+#[test]
+fn flow_control_limits_unacknowledged_messages() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=4).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 1,
+            qsm: QsmConfig {
+                window: 16,
+                ..fast_tokens()
+            },
+            link: lan(),
+            seed: 3,
+        };
+        let mut sim = build(&s);
+        sim.run_until(Instant::ZERO + Duration::from_millis(1));
+        let now = sim.now();
+        let n = sim.node_mut(NodeId(0));
+        for i in 0..16u32 {
+            assert_eq!(n.multicast(now, GroupId(1), &[1, 2, 3]), Ok(i + 1));
+        }
+        assert_eq!(n.multicast(now, GroupId(1), &[1, 2, 3]), Err(Error::Full));
+        assert_eq!(n.multicast(now, GroupId(9), &[1]), Err(Error::UnknownGroup));
+        let big = vec![0u8; 2000];
+        assert_eq!(n.multicast(now, GroupId(1), &big), Err(Error::Oversized));
+        assert_eq!(n.qsm_pending(), 16);
+        // After a token round the region acknowledges and the window opens.
+        sim.run_until(Instant::ZERO + Duration::from_millis(300));
+        let now = sim.now();
+        let n = sim.node_mut(NodeId(0));
+        assert_eq!(n.qsm_pending(), 0);
+        assert_eq!(n.multicast(now, GroupId(1), &[4]), Ok(17));
+    });
 }
 
 #[test]

@@ -147,6 +147,13 @@ impl<
             .sum()
     }
 
+    /// Pool bytes QSM holds for received messages (waiting for delivery,
+    /// or cached for recovery until stable) and for the sender's
+    /// unacknowledged messages: `(received, sending)`.
+    pub fn qsm_storage(&self) -> (usize, usize) {
+        (self.qsm.rx_bytes, self.qsm.tx_bytes)
+    }
+
     /// The largest payload [`Node::multicast`] takes (one datagram).
     pub fn max_multicast_payload(&self) -> usize {
         self.integrity
@@ -386,7 +393,8 @@ impl<
             .map(|p| p.entries.clone())
             .unwrap_or_default();
         let leader = self.qsm.regions[r].leader() == Some(self.id);
-        // Entries of senders this node has no stream of: it holds nothing.
+        // Entries of senders this node has no stream of: it holds nothing
+        // (MaxContiguous 0, misses everything seen: the intersection stays).
         for e in entries.iter_mut() {
             if NodeId(e.sender) == self.id
                 || self.qsm.stream_index(r as u8, NodeId(e.sender)).is_some()
@@ -981,10 +989,8 @@ impl<
                         self.qsm.stats.requests_partition += 1;
                         n
                     }
-                    RecoveryTarget::Sender(n) => {
-                        self.qsm.stats.requests_sender += 1;
-                        n
-                    }
+                    // The sender acts on the token's lost ranges instead.
+                    RecoveryTarget::Sender(_) => continue,
                 };
                 self.qsm_queue(
                     to,
@@ -1076,9 +1082,29 @@ impl<
         }
         st.acked = st.acked.max(upto);
         st.last_max_seen = st.last_max_seen.max(e.max_seen.min(st.sent_upto));
+        // Sender recovery: what the whole region missed goes out again.
+        let mut lost = 0u64;
+        'ranges: for rg in e.ranges() {
+            let lo = rg.lo.max(st.acked.saturating_add(1));
+            let hi = rg.hi.min(st.sent_upto);
+            for seq in lo..=hi {
+                if st.slot(seq).is_some() && !st.retransmit.iter().any(|&x| x == seq) {
+                    if st.retransmit.push_back(seq).is_err() {
+                        break 'ranges;
+                    }
+                    lost += 1;
+                }
+            }
+        }
+        if lost > 0 {
+            if let Some(s) = self.qsm.region_sink.get(r).copied().flatten() {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+        }
         self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(freed);
         self.qsm.tx_bytes = self.qsm.tx_bytes.saturating_sub(freed);
         let s = &mut self.qsm.stats;
+        s.lost_reported += lost;
         s.acked += acked;
         s.ack_latency_sum_us += lat_sum;
         s.ack_latency_max_us = s.ack_latency_max_us.max(lat_max);

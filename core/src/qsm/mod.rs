@@ -32,11 +32,13 @@
 //!   is cached by at most 5 members of each partition (rendezvous hashing
 //!   over the sorted member set: [`cache`]), and partition `seq mod P` is its
 //!   caching partition. When the token shows a member that it misses a
-//!   message, the member asks, in this order, a holder in its own partition
-//!   (*peer* recovery); if it is a holder itself, a holder in the caching
-//!   partition (*partition* recovery); if it is a holder of the caching
-//!   partition itself, the whole region may have missed it, and it asks the
-//!   *sender*, who re-multicasts it to the region.
+//!   message, the member asks a holder in its own partition (*peer*
+//!   recovery); if it is a holder itself, a holder in the caching partition
+//!   (*partition* recovery; a holder of the caching partition asks another
+//!   partition). The token's ranges are the messages *every* member misses;
+//!   the region leader hands them to the sender with the round's aggregate,
+//!   and only those the sender multicasts again (*sender* recovery: "if an
+//!   entire region is missing a message, the sender becomes involved").
 //! * **Flow control and cleanup.** When the token returns, the region leader
 //!   sends each sender the region's aggregate (`QsmAck`). The sender frees
 //!   its copies up to the region's MaxContiguous and limits unacknowledged
@@ -338,8 +340,8 @@ pub struct QsmStats {
     pub requests_peer: u64,
     /// Requests sent to the caching partition (partition recovery).
     pub requests_partition: u64,
-    /// Requests sent to the sender.
-    pub requests_sender: u64,
+    /// Messages the token reported missed by the whole region (at a sender).
+    pub lost_reported: u64,
     /// Messages forwarded to a requester by a holder.
     pub forwards: u64,
     /// Messages the sender multicast again (requested, or tail).
@@ -380,7 +382,9 @@ pub enum RecoveryTarget {
     Peer(NodeId),
     /// A holder in the message's caching partition.
     Partition(NodeId),
-    /// The sender (the whole region may have missed it).
+    /// Nobody to ask: the only partition's holders miss it, so the whole
+    /// region may have: the sender re-multicasts what the token reports
+    /// missed by every member.
     Sender(NodeId),
 }
 
@@ -403,9 +407,20 @@ pub fn recovery_target(
     if n > 0 && !out[..n].contains(&me) {
         return Some(RecoveryTarget::Peer(out[attempt as usize % n]));
     }
-    let cp = cache::caching_partition(seq, region.partitions());
-    if cp != own {
-        let n = cache::holders(sender, seq, region.partition(cp), replication, &mut out);
+    let parts = region.partitions();
+    let cp = cache::caching_partition(seq, parts);
+    // A holder asks the caching partition; a holder of the caching
+    // partition asks another partition (rotating by attempt), since every
+    // partition's holders keep the message until it is stable in the region.
+    let target = if cp != own {
+        Some(cp)
+    } else if parts > 1 {
+        Some((own + 1 + attempt as usize % (parts - 1)) % parts)
+    } else {
+        None
+    };
+    if let Some(p) = target {
+        let n = cache::holders(sender, seq, region.partition(p), replication, &mut out);
         if n > 0 {
             return Some(RecoveryTarget::Partition(out[attempt as usize % n]));
         }
@@ -540,24 +555,31 @@ mod tests {
                         assert!(cache::is_holder(sender, seq, r.partition(own), 5, h));
                     }
                     RecoveryTarget::Partition(h) => {
-                        assert!(holder && own != cp);
-                        assert!(r.partition(cp).contains(&h));
-                        assert!(cache::is_holder(sender, seq, r.partition(cp), 5, h));
+                        assert!(holder);
+                        let hp = r.partition_of(r.index_of(h).unwrap());
+                        assert_ne!(hp, own);
+                        if own != cp {
+                            assert_eq!(hp, cp, "a holder asks the caching partition");
+                        }
+                        assert!(cache::is_holder(sender, seq, r.partition(hp), 5, h));
                     }
-                    RecoveryTarget::Sender(s) => {
-                        assert!(holder && own == cp);
-                        assert_eq!(s, sender);
-                    }
+                    RecoveryTarget::Sender(_) => panic!("4 partitions: never the sender"),
                 }
             }
         }
         assert_eq!(recovery_target(&r, NodeId(999), sender, 1, 5, 0), None);
+        // One partition: a holder that misses it waits for the sender.
+        let one = region(4, 25);
+        assert_eq!(
+            recovery_target(&one, NodeId(1), sender, 3, 5, 0),
+            Some(RecoveryTarget::Sender(sender))
+        );
     }
 
     #[test]
     fn per_group_state_fits_the_budget() {
-        assert!(GROUP_ENTRY_BYTES <= 128);
-        assert!(8192 * GROUP_ENTRY_BYTES <= 1 << 20);
+        const { assert!(GROUP_ENTRY_BYTES <= 128) };
+        const { assert!(8192 * GROUP_ENTRY_BYTES <= 1 << 20) };
         let m = Qsm::<64, 8192>::memory();
         assert_eq!(m.groups, 8192);
         assert!(m.total >= m.groups * m.per_group);

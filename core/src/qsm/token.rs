@@ -13,11 +13,16 @@
 //! * `max_seen`: the highest sequence number any member saw (a member
 //!   below it knows it misses something even if the loss was at the tail of
 //!   its own stream);
-//! * up to `k` ranges of sequence numbers some member is missing: the NAK
-//!   part. When the union of the members' gaps has more than `k` ranges the
-//!   two closest ranges are joined: the token then over-reports missing
-//!   messages (a superset), never under-reports, so nothing it drives can
-//!   be lost — at worst a message is retransmitted needlessly;
+//! * up to `k` ranges of sequence numbers *every* visited member misses
+//!   (the intersection of the members' gaps): the NAK part, aimed at the
+//!   sender — "aggregating information that can be used by a group sender
+//!   to retransmit packets that were missed by entire regions" (Fig. 4).
+//!   When the intersection has more than `k` ranges the highest are
+//!   dropped: the token under-reports (a message it omits is found missing
+//!   again in a later round), never claiming a loss some member could
+//!   repair locally — except where a member's own list was joined to fit
+//!   `k` ranges (see [`TokenEntry::add_missing`]), which costs at most a
+//!   needless re-multicast;
 //! * `stable`: garbage-collection data, the region stability of the last
 //!   completed round, which the leader copies into the next token so that
 //!   every member drops its cached copies of stable messages.
@@ -174,18 +179,39 @@ impl TokenEntry {
 
     /// Merges another member's (or partition's) entry of the same sender
     /// into this one: MaxContiguous is the minimum, `max_seen` the maximum,
-    /// the missing ranges the union (capped at `k`), `stable` the maximum
-    /// (whoever knows the later round is right). O(k²) with k ≤ 8.
+    /// the ranges the intersection (messages missed by both; at most `k`,
+    /// the lowest kept), `stable` the maximum (whoever knows the later round
+    /// is right). O(k).
     pub fn merge(&mut self, other: &TokenEntry, k: usize) {
         self.max_contiguous = self.max_contiguous.min(other.max_contiguous);
         self.max_seen = self.max_seen.max(other.max_seen);
         self.stable = self.stable.max(other.stable);
-        // Each side lists its own gaps explicitly (a member's entry covers
-        // everything between its MaxContiguous and what anyone saw), so the
-        // union of the ranges is the union of the members' gaps.
-        for i in 0..usize::from(other.n).min(MAX_RANGES) {
-            self.add_missing(other.ranges[i], k);
+        self.intersect(other.ranges(), k);
+    }
+
+    /// Keeps only what is also inside `other` (sorted, disjoint ranges),
+    /// at most `k` ranges (the lowest). O(k).
+    pub fn intersect(&mut self, other: &[SeqRange], k: usize) {
+        let k = k.clamp(1, MAX_RANGES);
+        let mut out = [SeqRange::default(); MAX_RANGES];
+        let mut m = 0usize;
+        let (a, b) = (self.ranges(), other);
+        let (mut i, mut j) = (0usize, 0usize);
+        while i < a.len() && j < b.len() && m < k {
+            let lo = a[i].lo.max(b[j].lo);
+            let hi = a[i].hi.min(b[j].hi);
+            if lo <= hi {
+                out[m] = SeqRange { lo, hi };
+                m += 1;
+            }
+            if a[i].hi < b[j].hi {
+                i += 1;
+            } else {
+                j += 1;
+            }
         }
+        self.ranges = out;
+        self.n = m as u8;
     }
 
     /// A receiver's own entry: it holds everything `<= max_contiguous`, the
@@ -242,7 +268,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
-    use std::vec;
     use std::vec::Vec;
 
     fn r(lo: u32, hi: u32) -> SeqRange {
@@ -283,18 +308,24 @@ mod tests {
     }
 
     #[test]
-    fn merge_takes_min_max_contiguous_max_seen_and_union() {
-        let mut a = TokenEntry::member(3, 10, 20);
-        a.add_missing(r(12, 13), 4);
+    fn merge_takes_min_max_contiguous_max_seen_and_intersection() {
+        let mut a = TokenEntry::member(3, 10, 30);
+        a.add_missing(r(12, 20), 4);
+        a.add_missing(r(25, 30), 4);
         let mut b = TokenEntry::member(3, 7, 30);
         b.add_missing(r(8, 8), 4);
-        b.add_missing(r(25, 30), 4);
+        b.add_missing(r(15, 26), 4);
         b.stable = 5;
         a.merge(&b, 4);
         assert_eq!(a.max_contiguous, 7);
         assert_eq!(a.max_seen, 30);
         assert_eq!(a.stable, 5);
-        assert_eq!(a.ranges(), &[r(8, 8), r(12, 13), r(25, 30)]);
+        // Missed by both: 15..=20 and 25..=26 (8 was held by a).
+        assert_eq!(a.ranges(), &[r(15, 20), r(25, 26)]);
+        // k = 1 keeps the lowest.
+        let mut c = a;
+        c.intersect(&[r(0, 100)], 1);
+        assert_eq!(c.ranges(), &[r(15, 20)]);
     }
 
     #[test]
@@ -307,27 +338,34 @@ mod tests {
         assert_eq!(e.ranges(), &[r(6, 6), r(8, 8), r(10, 12)]);
     }
 
+    fn mc_of(m: &BTreeSet<u32>) -> u32 {
+        let mut mc = 0;
+        while m.contains(&(mc + 1)) {
+            mc += 1;
+        }
+        mc
+    }
+
     proptest! {
         /// Aggregating members' entries in any order gives the same
-        /// MaxContiguous and max_seen, and the ranges always cover every
-        /// sequence number some member misses (never under-report), with
-        /// at most k ranges.
+        /// MaxContiguous, max_seen and ranges; MaxContiguous is the true
+        /// minimum; every number in the ranges is reported missing by every
+        /// member (never claims a region-wide loss a member could repair);
+        /// with enough ranges it is exactly the set missed by everyone.
         #[test]
-        fn aggregation_is_conservative(
+        fn aggregation_is_exact_and_order_independent(
             members in proptest::collection::vec(
-                proptest::collection::btree_set(1u32..64, 0..40), 1..8),
+                proptest::collection::btree_set(1u32..64, 0..60), 1..8),
             k in 1usize..=MAX_RANGES,
             rot in 0usize..8,
         ) {
             let max_seen = members.iter().filter_map(|m| m.iter().max().copied()).max().unwrap_or(0);
             let entries: Vec<TokenEntry> = members.iter().map(|m| {
-                let mut mc = 0;
-                while m.contains(&(mc + 1)) { mc += 1; }
                 let own = m.iter().max().copied().unwrap_or(0);
-                TokenEntry::from_receiver(1, mc, own, max_seen, 256, k, |s| m.contains(&s))
+                TokenEntry::from_receiver(1, mc_of(m), own, max_seen, 256, k, |s| m.contains(&s))
             }).collect();
             let fold = |order: &mut dyn Iterator<Item = &TokenEntry>| {
-                let mut it = order;
+                let it = order;
                 let mut acc = *it.next().unwrap();
                 for e in it { acc.merge(e, k); }
                 acc
@@ -337,21 +375,28 @@ mod tests {
             let b = fold(&mut (0..n).map(|i| &entries[(i + rot) % n]));
             prop_assert_eq!(a.max_contiguous, b.max_contiguous);
             prop_assert_eq!(a.max_seen, b.max_seen);
+            prop_assert_eq!(a.max_contiguous, members.iter().map(mc_of).min().unwrap());
             prop_assert!(a.ranges().len() <= k);
-            let true_mc = members.iter().map(|m| {
-                let mut mc = 0; while m.contains(&(mc + 1)) { mc += 1; } mc
-            }).min().unwrap();
-            prop_assert_eq!(a.max_contiguous, true_mc);
-            for m in &members {
-                for s in (true_mc + 1)..=max_seen {
-                    if !m.contains(&s) {
-                        prop_assert!(a.is_missing(s), "{} missing at a member but not in token", s);
+            for rg in a.ranges() {
+                for s in rg.lo..=rg.hi {
+                    for e in &entries {
+                        prop_assert!(e.is_missing(s), "{} claimed lost but a member reported it held", s);
                     }
                 }
             }
-            // Sorted, disjoint, non-adjacent.
             for w in a.ranges().windows(2) {
-                prop_assert!(w[0].hi.saturating_add(1) < w[1].lo);
+                prop_assert!(w[0].hi < w[1].lo);
+            }
+            // Exact when nothing had to be joined or dropped.
+            let exact = entries.iter().all(|e| (e.n as usize) < k);
+            if exact {
+                let lost: Vec<u32> = (1..=max_seen)
+                    .filter(|s| members.iter().all(|m| !m.contains(s)))
+                    .collect();
+                let claimed: Vec<u32> = a.ranges().iter().flat_map(|r| r.lo..=r.hi).collect();
+                if a.ranges().len() < k {
+                    prop_assert_eq!(claimed, lost);
+                }
             }
         }
     }

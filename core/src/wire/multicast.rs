@@ -418,12 +418,11 @@ mod tests {
                 *v = x as u8;
             }
             for k in KIND_QSM_DATA..=KIND_QSM_ACK {
-                if let Ok(r) = RecordRepr::parse(k, &b[..len]) {
-                    if let RecordRepr::QsmToken { entries, .. }
-                    | RecordRepr::QsmAck { entries, .. } = r
-                    {
-                        let _ = entries.iter().count();
-                    }
+                if let Ok(
+                    RecordRepr::QsmToken { entries, .. } | RecordRepr::QsmAck { entries, .. },
+                ) = RecordRepr::parse(k, &b[..len])
+                {
+                    let _ = entries.iter().count();
                 }
             }
         }
