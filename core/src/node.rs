@@ -514,7 +514,11 @@ impl TimerKey for SinkKey {
 /// * `SLOTS`: application messages waiting to leave, node-wide;
 /// * `BLOCKS`: 128-byte blocks of payload storage (outgoing and reassembly);
 /// * `INBOX`: bytes of delivered payloads waiting for `poll_event`;
-/// * `MTU`: largest datagram this build handles.
+/// * `MTU`: largest datagram this build handles;
+/// * `GROUPS`: QSM groups this node can know (12 bytes each; default 0:
+///   no QSM, and no QSM memory);
+/// * `RING`: QSM messages a sender keeps per region until acknowledged,
+///   and a receiver holds per stream (default 0).
 ///
 /// The node holds every byte it uses inline; a host puts it in a `static` or
 /// a `Box` ([`HostNode`] is about a megabyte).
@@ -525,6 +529,8 @@ pub struct Node<
     const BLOCKS: usize,
     const INBOX: usize,
     const MTU: usize,
+    const GROUPS: usize = 0,
+    const RING: usize = 0,
 > {
     id: NodeId,
     cluster: u32,
@@ -577,8 +583,8 @@ pub struct Node<
     pledges: Pledges<SINKS>,
     /// The latest time the host gave (for work triggered without one).
     now: Instant,
-    /// QSM's multicast component; its group table has `BLOCKS` entries.
-    qsm: Qsm<SINKS, BLOCKS>,
+    /// QSM's multicast component (`GROUPS` groups, rings of `RING`).
+    qsm: Qsm<SINKS, GROUPS, RING>,
     /// First sink QSM may allocate (after the cluster's).
     first_qsm_sink: usize,
     /// Scheduling of sinks allocated later.
@@ -586,10 +592,10 @@ pub struct Node<
 }
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
-pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507>;
+pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507, 8192, 256>;
 /// A node sized for a microcontroller: 8 peers, 16 KiB of payload storage, 576-byte MTU
 /// (the smallest datagram every IPv4 host must accept).
-pub type SmallNode = Node<9, 8, 32, 128, 4096, 576>;
+pub type SmallNode = Node<9, 8, 32, 128, 4096, 576, 16, 16>;
 
 const GROUP_SINK: usize = 0;
 
@@ -600,7 +606,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// A node as configured, at time `now`.
     pub fn new(config: &Config<'_>, now: Instant) -> Result<Self, Error> {

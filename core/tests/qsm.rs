@@ -13,8 +13,8 @@ use phasecast_core::sim::Latency;
 use phasecast_core::sim::{AppResult, LinkConfig, NodeEvent, Sim, SimConfig};
 use phasecast_core::time::{Duration, Instant};
 
-/// 32 sinks, 512 KiB of payload storage, 2048 groups.
-type QNode = Node<32, 64, 64, 4096, 262_144, 1500>;
+/// 32 sinks, 512 KiB of payload storage, 2048 groups, rings of 256.
+type QNode = Node<32, 64, 64, 4096, 262_144, 1500, 2048, 256>;
 
 const REGION: GroupId = GroupId(1000);
 

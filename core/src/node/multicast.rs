@@ -16,7 +16,7 @@ use crate::pool::BLOCK_LEN;
 use crate::qsm::{
     cache, recovery_target, GroupEntry, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget,
     RecvStream, Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS,
-    MAX_STREAMS, RECV_RING, SEND_RING,
+    MAX_STREAMS,
 };
 use crate::wire::multicast::{self as mc, EntryList};
 
@@ -32,12 +32,14 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// Installs a CMS view (QSM §3): the regions this node is a member of
     /// or sends to, and the groups (each spanning some of `regions`, by
     /// bit mask). `groups` must be sorted by id, strictly increasing, at
-    /// most `BLOCKS` of them; `epoch` must grow from view to view.
+    /// most `GROUPS` of them; `epoch` must grow from view to view.
     ///
     /// A new view starts new streams: messages of the old view not yet
     /// delivered are dropped (the CMS flush is not implemented). Errors
@@ -58,12 +60,17 @@ impl<
                 "install_groups: 1 ..= MAX_REGIONS regions",
             ));
         }
-        if groups.len() > BLOCKS {
+        if groups.len() > GROUPS {
             return Err(Error::InvalidConfig(
-                "install_groups: more groups than BLOCKS",
+                "install_groups: more groups than GROUPS",
             ));
         }
         let spare = SINKS.saturating_sub(self.first_qsm_sink);
+        if RING == 0 || GROUPS == 0 {
+            return Err(Error::InvalidConfig(
+                "install_groups: this build has no QSM capacity (GROUPS, RING)",
+            ));
+        }
         if spare < regions.len() + 2 {
             return Err(Error::InvalidConfig(
                 "install_groups: too few spare sinks (SINKS - members - 1)",
@@ -133,7 +140,7 @@ impl<
 
     /// Bytes of QSM state in this build (fixed at construction).
     pub fn qsm_memory(&self) -> QsmMemory {
-        crate::qsm::Qsm::<SINKS, BLOCKS>::memory()
+        crate::qsm::Qsm::<SINKS, GROUPS, RING>::memory()
     }
 
     /// Messages this node multicast and its regions have not yet
@@ -184,12 +191,12 @@ impl<
         let mask = self.qsm.groups[gi].regions;
         let bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * BLOCK_LEN;
         let n = mask.count_ones() as usize;
-        let window = self.qsm.config.window;
+        let window = self.qsm.config.window.min(RING as u32);
         let room = (0..self.qsm.regions.len()).all(|r| {
             mask & (1 << r) == 0 || {
                 let st = &self.qsm.send[r];
                 st.unacked() < window
-                    && st.ring[st.next_seq as usize % SEND_RING].is_none()
+                    && st.ring[st.next_seq as usize % RING].is_none()
                     && st.next_seq < u32::MAX
             }
         }) && self.tx_pool_bytes + n * bytes <= self.pool_half()
@@ -209,7 +216,7 @@ impl<
             };
             let st = &mut self.qsm.send[r];
             let seq = st.next_seq;
-            st.ring[seq as usize % SEND_RING] = Some(SendSlot {
+            st.ring[seq as usize % RING] = Some(SendSlot {
                 seq,
                 handle,
                 group: group.0,
@@ -230,7 +237,7 @@ impl<
     /// Frees every payload the QSM state holds.
     fn qsm_release_storage(&mut self) {
         for r in 0..MAX_REGIONS {
-            for i in 0..SEND_RING {
+            for i in 0..RING {
                 if let Some(slot) = self.qsm.send[r].ring[i].take() {
                     let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
                     self.pool.free(slot.handle);
@@ -422,7 +429,7 @@ impl<
                 st.mc,
                 st.max_seen,
                 token_max,
-                RECV_RING as u32,
+                RING as u32,
                 k,
                 |s| st.has(s),
             );
@@ -756,11 +763,11 @@ impl<
             self.qsm.stats.duplicates += 1;
             return;
         }
-        if seq > st.mc.saturating_add(RECV_RING as u32) {
+        if seq > st.mc.saturating_add(RING as u32) {
             self.qsm.stats.dropped += 1;
             return;
         }
-        let slot = seq as usize % RECV_RING;
+        let slot = seq as usize % RING;
         if let Some(old) = st.ring[slot] {
             if !old.delivered {
                 self.qsm.stats.dropped += 1;
@@ -817,7 +824,7 @@ impl<
             };
             let part = region.partition(region.partition_of(idx));
             let replication = self.qsm.config.replication;
-            let mut budget = RECV_RING;
+            let mut budget = RING;
             while budget > 0 {
                 budget -= 1;
                 let st = &self.qsm.streams[i];
@@ -844,7 +851,7 @@ impl<
                 let holder = cache::is_holder(sender, seq, part, replication, self.id);
                 let st = &mut self.qsm.streams[i];
                 st.delivered = seq;
-                let slot = seq as usize % RECV_RING;
+                let slot = seq as usize % RING;
                 if holder {
                     if let Some(x) = st.ring[slot].as_mut() {
                         x.delivered = true;
@@ -924,11 +931,11 @@ impl<
             let upto = e
                 .stable
                 .min(st.delivered)
-                .min(st.cleaned.saturating_add(RECV_RING as u32));
+                .min(st.cleaned.saturating_add(RING as u32));
             let mut freed = 0usize;
             let mut n = 0u64;
             for seq in st.cleaned.saturating_add(1)..=upto {
-                let slot = seq as usize % RECV_RING;
+                let slot = seq as usize % RING;
                 if st.ring[slot].is_some_and(|h| h.seq == seq && h.delivered) {
                     if let Some(h) = st.ring[slot].take() {
                         self.pool.free(h.handle);
@@ -942,7 +949,7 @@ impl<
             self.qsm.stats.cleaned += n;
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
-            let top = e.max_seen.min(st.mc.saturating_add(RECV_RING as u32));
+            let top = e.max_seen.min(st.mc.saturating_add(RING as u32));
             let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 16> = heapless::Vec::new();
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {
@@ -1063,9 +1070,9 @@ impl<
         let stable = e.max_contiguous.min(st.sent_upto);
         let mut freed = 0usize;
         let (mut acked, mut lat_sum, mut lat_max) = (0u64, 0u64, 0u64);
-        let upto = stable.min(st.acked.saturating_add(SEND_RING as u32));
+        let upto = stable.min(st.acked.saturating_add(RING as u32));
         for seq in st.acked.saturating_add(1)..=upto {
-            let slot = seq as usize % SEND_RING;
+            let slot = seq as usize % RING;
             if st.ring[slot].is_some_and(|x| x.seq == seq) {
                 if let Some(x) = st.ring[slot].take() {
                     self.pool.free(x.handle);

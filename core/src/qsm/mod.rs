@@ -81,12 +81,15 @@
 //!   they carry QSM records only (cluster id and integrity still checked).
 //!   Every QSM record is idempotent (duplicates are recognised by stream
 //!   sequence numbers, token rounds), so replays cost work, not safety.
-//! * **Memory is fixed.** The group table has `BLOCKS` entries (the
-//!   payload pool's block count) of [`GROUP_ENTRY_BYTES`] bytes: a group
-//!   costs a tenth of a pool block, so no new const generic is needed and
-//!   [`HostNode`](crate::node::HostNode) holds 8192 groups. Streams, regions
-//!   and rings have the fixed capacities below, independent of the number of
-//!   groups.
+//! * **Memory is fixed, and only where asked for.** The node's const
+//!   generics `GROUPS` (group-table entries of [`GROUP_ENTRY_BYTES`] bytes)
+//!   and `RING` (messages a sender keeps per region, a receiver per stream)
+//!   size QSM's state; both default to 0, so builds that do not use QSM
+//!   (and every existing node type) pay only a few KiB of fixed state.
+//!   [`HostNode`](crate::node::HostNode) holds 8192 groups and rings of
+//!   256. Streams and regions have the fixed capacities below. None of it
+//!   grows with the number of groups a node does not send to: receivers
+//!   keep state per stream (sender, region), never per group.
 
 pub mod cache;
 pub mod region;
@@ -101,15 +104,11 @@ use crate::time::{Duration, Instant};
 
 /// Most regions a node knows (is a member of, or sends to).
 pub const MAX_REGIONS: usize = 4;
-/// Most (region, sender) streams a node receives at once.
-pub const MAX_STREAMS: usize = 8;
-/// Messages a sender keeps per region until they are acknowledged (the
-/// largest `window`).
-pub const SEND_RING: usize = 256;
-/// Messages a receiver holds per stream (out of order, or cached).
-pub const RECV_RING: usize = 256;
+/// Most (region, sender) streams a node receives at once: the senders of
+/// its region (a node is a member of exactly one region).
+pub const MAX_STREAMS: usize = 4;
 /// Queued point-to-point recovery work (requests, forwards) per sink.
-pub const RECOVERY_QUEUE: usize = 32;
+pub const RECOVERY_QUEUE: usize = 16;
 /// Queued control work (tokens, acks) per sink.
 pub const CONTROL_QUEUE: usize = 4;
 /// Bytes of state per group.
@@ -127,8 +126,9 @@ pub struct QsmConfig {
     pub token_period: Duration,
     /// Holders per partition (at most 5).
     pub replication: usize,
-    /// Unacknowledged messages a sender may have per region (at most
-    /// [`SEND_RING`]).
+    /// Unacknowledged messages a sender may have per region (the node's
+    /// `RING` at most: the sender's and receivers' rings have `RING`
+    /// entries per region / stream; a larger value counts as `RING`).
     pub window: u32,
     /// Recovery requests a member sends per token visit.
     pub requests_per_visit: u32,
@@ -141,7 +141,7 @@ impl Default for QsmConfig {
             ranges: 4,
             token_period: Duration::from_secs(1),
             replication: cache::MAX_HOLDERS,
-            window: SEND_RING as u32,
+            window: 256,
             requests_per_visit: 64,
         }
     }
@@ -154,7 +154,7 @@ impl QsmConfig {
             && (1..=MAX_RANGES).contains(&self.ranges)
             && self.token_period > Duration::ZERO
             && (1..=cache::MAX_HOLDERS).contains(&self.replication)
-            && (1..=SEND_RING as u32).contains(&self.window)
+            && self.window >= 1
     }
 }
 
@@ -189,14 +189,14 @@ pub(crate) struct SendSlot {
 }
 
 /// A sender's stream to one region.
-pub(crate) struct SendStream {
+pub(crate) struct SendStream<const R: usize> {
     /// Next sequence number to assign (from 1).
     pub next_seq: u32,
     /// Highest sequence number sent once.
     pub sent_upto: u32,
     /// The region's MaxContiguous as last acknowledged.
     pub acked: u32,
-    pub ring: [Option<SendSlot>; SEND_RING],
+    pub ring: [Option<SendSlot>; R],
     pub retransmit: heapless::Deque<u32, 64>,
     /// The highest number the region said it saw.
     pub last_max_seen: u32,
@@ -204,21 +204,22 @@ pub(crate) struct SendStream {
     pub progress_at: Instant,
 }
 
-impl SendStream {
+impl<const R: usize> SendStream<R> {
     pub fn new() -> Self {
         SendStream {
             next_seq: 1,
             sent_upto: 0,
             acked: 0,
-            ring: [None; SEND_RING],
+            ring: [None; R],
             retransmit: heapless::Deque::new(),
             last_max_seen: 0,
             progress_at: Instant::ZERO,
         }
     }
     pub fn slot(&self, seq: u32) -> Option<&SendSlot> {
-        self.ring[seq as usize % SEND_RING]
-            .as_ref()
+        self.ring
+            .get(seq as usize % R.max(1))
+            .and_then(Option::as_ref)
             .filter(|s| s.seq == seq)
     }
     /// Messages sent or queued and not yet acknowledged.
@@ -238,7 +239,7 @@ pub(crate) struct Held {
 }
 
 /// A receiver's state of one (sender, region) stream.
-pub(crate) struct RecvStream {
+pub(crate) struct RecvStream<const R: usize> {
     /// Index of the region in the node's region table.
     pub region: u8,
     pub sender: NodeId,
@@ -249,10 +250,10 @@ pub(crate) struct RecvStream {
     /// Cached copies `<= cleaned` were dropped.
     pub cleaned: u32,
     pub max_seen: u32,
-    pub ring: [Option<Held>; RECV_RING],
+    pub ring: [Option<Held>; R],
 }
 
-impl RecvStream {
+impl<const R: usize> RecvStream<R> {
     pub fn new(region: u8, sender: NodeId) -> Self {
         RecvStream {
             region,
@@ -261,12 +262,13 @@ impl RecvStream {
             delivered: 0,
             cleaned: 0,
             max_seen: 0,
-            ring: [None; RECV_RING],
+            ring: [None; R],
         }
     }
     pub fn held(&self, seq: u32) -> Option<&Held> {
-        self.ring[seq as usize % RECV_RING]
-            .as_ref()
+        self.ring
+            .get(seq as usize % R.max(1))
+            .and_then(Option::as_ref)
             .filter(|h| h.seq == seq)
     }
     pub fn has(&self, seq: u32) -> bool {
@@ -429,8 +431,9 @@ pub fn recovery_target(
 }
 
 /// The QSM component of a node: `SINKS` bounds the work queues, `GROUPS`
-/// the group table.
-pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize> {
+/// the group table, `R` the rings (messages per region at a sender, per
+/// stream at a receiver).
+pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize, const R: usize> {
     pub config: QsmConfig,
     pub epoch: u32,
     pub regions: heapless::Vec<Region, MAX_REGIONS>,
@@ -438,8 +441,8 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize> {
     pub groups: heapless::Vec<GroupEntry, GROUPS>,
     /// Parallel to `regions`: this node's stream to each region it sends to
     /// (allocated for every region; unused ones cost their ring).
-    pub send: [SendStream; MAX_REGIONS],
-    pub streams: heapless::Vec<RecvStream, MAX_STREAMS>,
+    pub send: [SendStream<R>; MAX_REGIONS],
+    pub streams: heapless::Vec<RecvStream<R>, MAX_STREAMS>,
     /// Parallel to `regions`: the token this node must pass on.
     pub pending: [Option<TokenBuf>; MAX_REGIONS],
     /// Parallel to `regions`: the leader's state (used by the leader only).
@@ -457,7 +460,7 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize> {
     pub next_tick: Option<Instant>,
 }
 
-impl<const SINKS: usize, const GROUPS: usize> Qsm<SINKS, GROUPS> {
+impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS, R> {
     pub fn new() -> Self {
         Qsm {
             config: QsmConfig::default(),
@@ -499,7 +502,7 @@ impl<const SINKS: usize, const GROUPS: usize> Qsm<SINKS, GROUPS> {
     pub fn memory() -> QsmMemory {
         use core::mem::size_of;
         let per_region = size_of::<Region>()
-            + size_of::<SendStream>()
+            + size_of::<SendStream<R>>()
             + size_of::<Option<TokenBuf>>()
             + size_of::<Leader>()
             + size_of::<Option<u16>>();
@@ -510,7 +513,7 @@ impl<const SINKS: usize, const GROUPS: usize> Qsm<SINKS, GROUPS> {
             per_group: GROUP_ENTRY_BYTES,
             groups: GROUPS,
             per_region,
-            per_stream: size_of::<RecvStream>(),
+            per_stream: size_of::<RecvStream<R>>(),
             work_queues,
             total: size_of::<Self>(),
         }
@@ -580,7 +583,7 @@ mod tests {
     fn per_group_state_fits_the_budget() {
         const { assert!(GROUP_ENTRY_BYTES <= 128) };
         const { assert!(8192 * GROUP_ENTRY_BYTES <= 1 << 20) };
-        let m = Qsm::<64, 8192>::memory();
+        let m = Qsm::<64, 8192, 1024>::memory();
         assert_eq!(m.groups, 8192);
         assert!(m.total >= m.groups * m.per_group);
     }

@@ -115,7 +115,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Endpoint for std::boxed::Box<Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>>
+        const GROUPS: usize,
+        const RING: usize,
+    > Endpoint for std::boxed::Box<Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>>
 {
     type Event = NodeEvent;
 
