@@ -4,8 +4,10 @@
 //! time, time to acknowledge, messages pending at the sender, and memory.
 //!
 //! ```text
-//! cargo run -p phasecast-core --release --example qsm -- [secs] [token_ms,...] [groups,...] [scenario,...]
+//! cargo run -p phasecast-core --release --example qsm -- [secs] [token_ms,...] [groups,...] [scenario,...] [pace]
 //! ```
+//! `pace` is the offered load as a fraction of the window's capacity (0:
+//! as fast as flow control allows, in bursts of a window).
 //! Defaults: 5 s of sending, tokens every 1000 ms and 50 ms, groups 1, 64,
 //! 1024, 8192 for the undisturbed runs; scenarios: none, sleep, loss.
 
@@ -46,7 +48,7 @@ struct Outcome {
     wall_s: f64,
 }
 
-fn run(secs: u64, token_ms: u64, groups: u32, scenario: Scenario) -> Outcome {
+fn run(secs: u64, token_ms: u64, groups: u32, scenario: Scenario, rate: u64) -> Outcome {
     let n = RECEIVERS + 1;
     let mut cfg = SimConfig::new(n, 42);
     cfg.link = LinkConfig::with_latency(Latency::Uniform(
@@ -117,28 +119,55 @@ fn run(secs: u64, token_ms: u64, groups: u32, scenario: Scenario) -> Outcome {
         }
     }
 
-    // The sender multicasts as fast as flow control lets it, round robin
-    // over the groups, until `end_send`.
-    let mut i: u64 = 0;
-    sim.app_at(
-        SENDER,
-        Instant::ZERO + Duration::from_millis(1),
-        Box::new(move |node: &mut Box<HostNode>, now| {
-            if now >= end_send {
-                return AppResult::Done;
-            }
-            let mut p = [0u8; MSG];
-            loop {
-                p[..8].copy_from_slice(&i.to_be_bytes());
-                let g = GroupId(1 + (i % u64::from(groups)) as u32);
-                match node.multicast(now, g, &p) {
-                    Ok(_) => i += 1,
-                    Err(Error::Full) => return AppResult::Retry,
-                    Err(e) => panic!("multicast: {e:?}"),
+    // The sender multicasts as fast as flow control lets it (`rate` 0), or
+    // paced at `rate` messages a second, round robin over the groups, until
+    // `end_send`; `Full` (flow control) makes it wait.
+    let start = Instant::ZERO + Duration::from_millis(1);
+    if rate > 0 {
+        // One operation per message at its time; `Full` holds the queue.
+        let gap_us = 1_000_000 / rate;
+        let count = secs * 1_000_000 / gap_us.max(1);
+        for i in 0..count {
+            sim.app_at(
+                SENDER,
+                start + Duration::from_micros(i * gap_us),
+                Box::new(move |node: &mut Box<HostNode>, now| {
+                    if now >= end_send {
+                        return AppResult::Done;
+                    }
+                    let mut p = [0u8; MSG];
+                    p[..8].copy_from_slice(&i.to_be_bytes());
+                    let g = GroupId(1 + (i % u64::from(groups)) as u32);
+                    match node.multicast(now, g, &p) {
+                        Ok(_) => AppResult::Done,
+                        Err(Error::Full) => AppResult::Retry,
+                        Err(e) => panic!("multicast: {e:?}"),
+                    }
+                }),
+            );
+        }
+    } else {
+        let mut i: u64 = 0;
+        sim.app_at(
+            SENDER,
+            start,
+            Box::new(move |node: &mut Box<HostNode>, now| {
+                if now >= end_send {
+                    return AppResult::Done;
                 }
-            }
-        }),
-    );
+                let mut p = [0u8; MSG];
+                loop {
+                    p[..8].copy_from_slice(&i.to_be_bytes());
+                    let g = GroupId(1 + (i % u64::from(groups)) as u32);
+                    match node.multicast(now, g, &p) {
+                        Ok(_) => i += 1,
+                        Err(Error::Full) => return AppResult::Retry,
+                        Err(e) => panic!("multicast: {e:?}"),
+                    }
+                }
+            }),
+        );
+    }
 
     let wall = std::time::Instant::now();
     let step = Duration::from_millis(50);
@@ -215,6 +244,9 @@ fn real_main() {
             .collect(),
         None => vec![Scenario::Undisturbed, Scenario::Sleep, Scenario::Loss],
     };
+    // Offered load as a fraction of the window's capacity (RING messages
+    // per max(token period, 20 ms)); 0 = as fast as flow control allows.
+    let pace: f64 = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(0.0);
 
     let probe = {
         let members = [NodeId(0)];
@@ -234,7 +266,7 @@ fn real_main() {
         m.work_queues,
     );
     println!(
-        "1 sender, {RECEIVERS} receivers, {MSG} B messages, 100 Mbit/s links, {secs} s of sending"
+        "1 sender, {RECEIVERS} receivers, {MSG} B messages, 100 Mbit/s links, {secs} s of sending, pace {pace}"
     );
     println!("| scenario | token period | groups | msgs/s | token RTT avg/max ms | time to ack avg/max ms | pending avg/max | forwards | re-multicasts | delivered (min over receivers) / sent | wall s |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -246,7 +278,8 @@ fn real_main() {
                 vec![*groups.last().unwrap_or(&1)]
             };
             for &g in &gs {
-                let o = run(secs, tk, g, sc);
+                let rate = (pace * 256.0 * 1000.0 / tk.max(20) as f64) as u64;
+                let o = run(secs, tk, g, sc, rate);
                 println!(
                     "| {sc:?} | {tk} ms | {g} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} / {} | {} | {} | {} / {} | {:.1} |",
                     o.throughput,
