@@ -217,6 +217,32 @@ fn undisturbed() {
     assert_eq!(sim.node(NodeId(0)).qsm_storage(), (0, 0));
 }
 
+/// Senders that are members of the group deliver their own messages and
+/// each other's, in FIFO order, under loss.
+#[test]
+fn senders_that_are_members_deliver_everything() {
+    big_stack(|| {
+        let mut link = lan();
+        link.loss = 0.03;
+        link.duplicate = 0.02;
+        link.reorder = 0.05;
+        for seed in 11..=16 {
+            let s = Setup {
+                receivers: (0..=8).map(NodeId).collect(),
+                senders: vec![NodeId(0), NodeId(1)],
+                groups: 3,
+                qsm: fast_tokens(),
+                link,
+                seed,
+            };
+            let mut sim = build(&s);
+            schedule(&mut sim, &s, 150, Duration::from_millis(1), 500);
+            sim.run_until(Instant::ZERO + Duration::from_secs(5));
+            verify(&sim, &s, 150, 500);
+        }
+    });
+}
+
 /// A whole partition misses messages: its holders get them from the
 /// caching partition (partition recovery); the rest of the partition from
 /// them (peer recovery).
@@ -341,7 +367,7 @@ fn lossy() {
     link.loss = 0.05;
     link.duplicate = 0.02;
     link.reorder = 0.05;
-    for seed in 1..=3 {
+    for seed in 1..=6 {
         let s = Setup {
             receivers: (2..=16).map(NodeId).collect(),
             senders: vec![NodeId(0), NodeId(1)],
@@ -361,4 +387,29 @@ fn lossy() {
             .sum();
         assert!(total > 0, "losses were recovered from peers");
     }
+}
+
+/// Heavy loss (15 % of every copy, tokens and requests included): still
+/// every message, in order, at every member.
+#[test]
+fn heavy_loss() {
+    big_stack(|| {
+        let mut link = lan();
+        link.loss = 0.15;
+        link.reorder = 0.1;
+        for seed in 21..=25 {
+            let s = Setup {
+                receivers: (1..=20).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 5,
+                qsm: fast_tokens(),
+                link,
+                seed,
+            };
+            let mut sim = build(&s);
+            schedule(&mut sim, &s, 300, Duration::from_millis(1), 700);
+            sim.run_until(Instant::ZERO + Duration::from_secs(20));
+            verify(&sim, &s, 300, 700);
+        }
+    });
 }

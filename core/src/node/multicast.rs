@@ -201,12 +201,25 @@ impl<
             }
         }) && self.tx_pool_bytes + n * bytes <= self.pool_half()
             && self.pool.free_bytes() >= n * bytes;
-        if !room {
+        // A sender that is a member of the group delivers its own message
+        // at once (its own stream needs no recovery).
+        let local = (0..self.qsm.regions.len())
+            .any(|r| mask & (1 << r) != 0 && self.qsm.regions[r].contains(self.id));
+        if !room || (local && !self.inbox.can_fit(1, payload.len())) {
             self.qsm.stats.refused += 1;
             return Err(Error::Full);
         }
         let gseq = self.qsm.groups[gi].next_gseq;
         self.qsm.groups[gi].next_gseq = gseq.wrapping_add(1).max(1);
+        if local {
+            let meta = EventMeta::GroupDelivered {
+                group,
+                sender: self.id,
+                seq: gseq,
+            };
+            self.inbox.push(meta, payload);
+            self.qsm.stats.delivered += 1;
+        }
         for r in 0..self.qsm.regions.len() {
             if mask & (1 << r) == 0 {
                 continue;
@@ -717,7 +730,13 @@ impl<
             RecordRepr::QsmAck {
                 region, entries, ..
             } => {
-                if let Some(r) = self.qsm.region_by_address(region) {
+                // Only the region leader aggregates a round: an ack from
+                // anyone else could free messages the region still needs.
+                if let Some(r) = self
+                    .qsm
+                    .region_by_address(region)
+                    .filter(|&r| self.qsm.regions[r].leader() == Some(from))
+                {
                     if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
                         self.qsm_on_ack(r, &e, now);
                     }
@@ -913,23 +932,27 @@ impl<
     /// possible. Bounded by `requests_per_visit` and the ring sizes.
     fn qsm_visit(&mut self, r: usize, entries: &[TokenEntry], round: u32, now: Instant) {
         let mut budget = self.qsm.config.requests_per_visit;
+        // Streams of senders the token knows about and this node does not.
         for e in entries {
-            let sender = NodeId(e.sender);
-            if sender == self.id {
+            if NodeId(e.sender) != self.id && e.max_seen > 0 {
+                let _ = self.qsm_stream(r, NodeId(e.sender));
+            }
+        }
+        // Every stream of the region, with or without an entry yet (a
+        // member early in the ring may be the first to know a sender).
+        for i in 0..self.qsm.streams.len() {
+            if usize::from(self.qsm.streams[i].region) != r {
                 continue;
             }
-            let i = if e.max_seen > 0 {
-                self.qsm_stream(r, sender)
-            } else {
-                self.qsm.stream_index(r as u8, sender)
-            };
-            let Some(i) = i else {
-                continue;
-            };
+            let sender = self.qsm.streams[i].sender;
+            let (max_seen, stable) = entries
+                .iter()
+                .find(|e| NodeId(e.sender) == sender)
+                .map_or((0, 0), |e| (e.max_seen, e.stable));
+            let max_seen = max_seen.max(self.qsm.streams[i].max_seen);
             // Cleanup: cached copies stable in the region.
             let st = &mut self.qsm.streams[i];
-            let upto = e
-                .stable
+            let upto = stable
                 .min(st.delivered)
                 .min(st.cleaned.saturating_add(RING as u32));
             let mut freed = 0usize;
@@ -949,7 +972,7 @@ impl<
             self.qsm.stats.cleaned += n;
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
-            let top = e.max_seen.min(st.mc.saturating_add(RING as u32));
+            let top = max_seen.min(st.mc.saturating_add(RING as u32));
             let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 16> = heapless::Vec::new();
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {

@@ -51,6 +51,8 @@
 //!   a member delivers a stream in sequence order, without gaps
 //!   ([`Event::GroupDelivered`](crate::node::Event::GroupDelivered); the
 //!   issue calls it `Delivered`, but that name is total order's utoDeliver).
+//!   A sender that is a member of the group delivers its own message when
+//!   `multicast` accepts it.
 //!
 //! # Decisions where the paper is vague or where we deviate
 //!
