@@ -123,9 +123,8 @@ fn run(secs: u64, token_ms: u64, groups: u32, scenario: Scenario, rate: u64) -> 
     // paced at `rate` messages a second, round robin over the groups, until
     // `end_send`; `Full` (flow control) makes it wait.
     let start = Instant::ZERO + Duration::from_millis(1);
-    if rate > 0 {
+    if let Some(gap_us) = 1_000_000u64.checked_div(rate) {
         // One operation per message at its time; `Full` holds the queue.
-        let gap_us = 1_000_000 / rate;
         let count = secs * 1_000_000 / gap_us.max(1);
         for i in 0..count {
             sim.app_at(
