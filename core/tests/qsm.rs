@@ -413,3 +413,35 @@ fn heavy_loss() {
         }
     });
 }
+
+/// Messages nobody saw (the tail of the stream, or the whole stream) are
+/// invisible to the token: the sender's tail rule sends them again.
+#[test]
+fn lost_tails_and_lost_streams_are_sent_again() {
+    big_stack(|| {
+        // (cut from, cut until): the tail only; everything.
+        for (from_ms, until_ms) in [(180u64, 400u64), (0, 400)] {
+            let s = Setup {
+                receivers: (1..=10).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 2,
+                qsm: fast_tokens(),
+                link: lan(),
+                seed: 5,
+            };
+            let mut sim = build(&s);
+            for r in 1..=10 {
+                sim.cut(
+                    NodeId(0),
+                    NodeId(r),
+                    Instant::ZERO + Duration::from_millis(from_ms),
+                    Instant::ZERO + Duration::from_millis(until_ms),
+                );
+            }
+            schedule(&mut sim, &s, 100, Duration::from_millis(2), 300);
+            sim.run_until(Instant::ZERO + Duration::from_secs(4));
+            verify(&sim, &s, 100, 300);
+            assert!(sim.node(NodeId(0)).qsm_stats().remulticasts > 0);
+        }
+    });
+}

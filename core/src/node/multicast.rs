@@ -362,9 +362,11 @@ impl<
             if self.qsm.regions[r].leader() == Some(self.id) {
                 self.qsm_release_token(r, now);
             }
-            // Silent tail at a sender.
+            // A sender the region never acknowledged: it may have missed
+            // everything (no member has its stream, so no token entry).
             let st = &mut self.qsm.send[r];
-            if st.sent_upto > st.last_max_seen
+            if st.acks == 0
+                && st.sent_upto > 0
                 && st.unacked() > 0
                 && now.saturating_since(st.progress_at) >= period + period
             {
@@ -489,7 +491,7 @@ impl<
         for e in entries {
             let sender = NodeId(e.sender);
             if sender == self.id {
-                self.qsm_on_ack(r, e, now);
+                self.qsm_on_ack(r, e, round, now);
             } else {
                 self.qsm_queue(
                     sender,
@@ -728,7 +730,9 @@ impl<
                 count,
             } => self.qsm_on_request(now, from, region, NodeId(sender), first, count),
             RecordRepr::QsmAck {
-                region, entries, ..
+                region,
+                round,
+                entries,
             } => {
                 // Only the region leader aggregates a round: an ack from
                 // anyone else could free messages the region still needs.
@@ -738,7 +742,7 @@ impl<
                     .filter(|&r| self.qsm.regions[r].leader() == Some(from))
                 {
                     if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
-                        self.qsm_on_ack(r, &e, now);
+                        self.qsm_on_ack(r, &e, round, now);
                     }
                 }
             }
@@ -1086,10 +1090,11 @@ impl<
 
     /// The region's aggregate reached the sender: free what is stable
     /// (flow control opens), note progress for the tail rule.
-    fn qsm_on_ack(&mut self, r: usize, e: &TokenEntry, now: Instant) {
+    fn qsm_on_ack(&mut self, r: usize, e: &TokenEntry, round: u32, now: Instant) {
         let Some(st) = self.qsm.send.get_mut(r) else {
             return;
         };
+        st.acks += 1;
         let stable = e.max_contiguous.min(st.sent_upto);
         let mut freed = 0usize;
         let (mut acked, mut lat_sum, mut lat_max) = (0u64, 0u64, 0u64);
@@ -1112,6 +1117,24 @@ impl<
         }
         st.acked = st.acked.max(upto);
         st.last_max_seen = st.last_max_seen.max(e.max_seen.min(st.sent_upto));
+        // Silent tail: messages older than a whole round nobody has seen.
+        let mut tail = false;
+        if st.mark_round == 0 || round >= st.mark_round.saturating_add(2) {
+            if st.mark_round != 0 && e.max_seen < st.mark_sent {
+                let from = e.max_seen.max(st.acked).saturating_add(1);
+                let to = st.mark_sent.min(from.saturating_add(TAIL_BURST - 1));
+                for seq in from..=to {
+                    if st.slot(seq).is_some()
+                        && !st.retransmit.iter().any(|&x| x == seq)
+                        && st.retransmit.push_back(seq).is_ok()
+                    {
+                        tail = true;
+                    }
+                }
+            }
+            st.mark_round = round.max(1);
+            st.mark_sent = st.sent_upto;
+        }
         // Sender recovery: what the whole region missed goes out again.
         let mut lost = 0u64;
         'ranges: for rg in e.ranges() {
@@ -1126,7 +1149,7 @@ impl<
                 }
             }
         }
-        if lost > 0 {
+        if lost > 0 || tail {
             if let Some(s) = self.qsm.region_sink.get(r).copied().flatten() {
                 self.register(usize::from(s), Feed::QsmData, now);
             }

@@ -72,9 +72,14 @@
 //!   recovers it one level up; the requester asks again at the next visit
 //!   of the token, rotating among the holders by round.
 //! * **Tail losses.** A message lost by everyone at the tail of a stream is
-//!   invisible to the token; the sender re-multicasts `(max_seen, sent]`
-//!   when two successive acknowledgements show the same `max_seen` below
-//!   what it sent.
+//!   invisible to the token (nobody saw it, so nobody misses it). When an
+//!   acknowledgement of round `q + 2` or later still shows `max_seen` below
+//!   what the sender had sent when the acknowledgement of round `q`
+//!   arrived — messages older than the whole round — the sender
+//!   re-multicasts up to 16 of them. A sender that never got any
+//!   acknowledgement (the region missed all its messages) re-multicasts
+//!   its oldest ones every two token periods. Nothing is re-sent while
+//!   acknowledgements merely stop (a token held by a sleeping member).
 //! * **Views.** A new view resets the QSM state (streams restart at 1).
 //!   The CMS flush that would carry in-flight messages across views is not
 //!   implemented.
@@ -204,6 +209,12 @@ pub(crate) struct SendStream<const R: usize> {
     pub last_max_seen: u32,
     /// When an acknowledgement last showed progress (tail rule).
     pub progress_at: Instant,
+    /// Acknowledgements received from the region.
+    pub acks: u64,
+    /// Tail rule: the round of an earlier acknowledgement and what had
+    /// been sent when it arrived.
+    pub mark_round: u32,
+    pub mark_sent: u32,
 }
 
 impl<const R: usize> SendStream<R> {
@@ -216,6 +227,9 @@ impl<const R: usize> SendStream<R> {
             retransmit: heapless::Deque::new(),
             last_max_seen: 0,
             progress_at: Instant::ZERO,
+            acks: 0,
+            mark_round: 0,
+            mark_sent: 0,
         }
     }
     pub fn slot(&self, seq: u32) -> Option<&SendSlot> {
