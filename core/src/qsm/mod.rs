@@ -42,7 +42,7 @@
 //! * **Flow control and cleanup.** When the token returns, the region leader
 //!   sends each sender the region's aggregate (`QsmAck`). The sender frees
 //!   its copies up to the region's MaxContiguous and limits unacknowledged
-//!   messages per region to `window` ([`Error::Full`] beyond: backpressure).
+//!   messages per region to `window` ([`Error::Full`](crate::node::Error::Full) beyond: backpressure).
 //!   Holders drop their copies once the next token tells them the message
 //!   is stable in the region; a multicast is one copy per region, so each
 //!   copy is gone once it is stable in its region, i.e. the message is gone
@@ -166,7 +166,7 @@ impl QsmConfig {
 }
 
 /// A group as the CMS describes it: the regions it spans, as a bit mask
-/// over the `regions` slice given to `install_groups` (bit i = regions[i]).
+/// over the `regions` slice given to `install_groups` (bit `i` = `regions[i]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GroupView {
