@@ -445,3 +445,71 @@ fn lost_tails_and_lost_streams_are_sent_again() {
         }
     });
 }
+
+/// Views the node cannot take are refused with a typed error and change
+/// nothing; a build without QSM capacity refuses every view.
+#[test]
+fn bad_views_are_refused_and_change_nothing() {
+    big_stack(|| {
+        let members = [NodeId(1)];
+        let config = Config::new(NodeId(1), &members);
+        let mut n = Box::new(QNode::new(&config, Instant::ZERO).unwrap());
+        let rm = [NodeId(1), NodeId(2)];
+        let region = [RegionView {
+            address: REGION,
+            members: &rm,
+        }];
+        let g = |id: u32, regions: u8| GroupView {
+            group: GroupId(id),
+            regions,
+        };
+        let t = Instant::ZERO;
+        let bad = |r: Result<(), Error>| matches!(r, Err(Error::InvalidConfig(_)));
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(2, 1), g(1, 1)])),
+            "unsorted"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 1), g(1, 1)])),
+            "duplicate"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 2)])),
+            "no region 1"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 0)])),
+            "no region"
+        );
+        assert!(bad(n.install_groups(t, 1, &[], &[])), "no regions");
+        let dup = [NodeId(1), NodeId(1)];
+        let dup_region = [RegionView {
+            address: REGION,
+            members: &dup,
+        }];
+        assert!(bad(n.install_groups(t, 1, &dup_region, &[g(1, 1)])));
+        let many: Vec<GroupView> = (1..=3000).map(|i| g(i, 1)).collect();
+        assert!(bad(n.install_groups(t, 1, &region, &many)), "over GROUPS");
+        // Nothing was installed.
+        assert_eq!(n.multicast(t, GroupId(1), b"x"), Err(Error::UnknownGroup));
+        n.install_groups(t, 5, &region, &[g(1, 1)]).unwrap();
+        assert_eq!(n.multicast(t, GroupId(1), b"x"), Ok(1));
+        assert!(
+            bad(n.install_groups(t, 5, &region, &[g(1, 1)])),
+            "epoch must grow"
+        );
+        assert_eq!(
+            n.multicast(t, GroupId(1), b"y"),
+            Ok(2),
+            "old view still in force"
+        );
+        // No QSM capacity: the default node types of other protocols.
+        type NoQsm = Node<8, 16, 64, 512, 16384, 1400>;
+        let mut plain = Box::new(NoQsm::new(&config, t).unwrap());
+        assert!(bad(plain.install_groups(t, 1, &region, &[g(1, 1)])));
+        assert_eq!(
+            plain.multicast(t, GroupId(1), b"x"),
+            Err(Error::UnknownGroup)
+        );
+    });
+}

@@ -722,7 +722,7 @@ impl<
                 round,
                 released_at,
                 entries,
-            } => self.qsm_on_token(now, region, round, released_at, entries),
+            } => self.qsm_on_token(now, from, region, round, released_at, entries),
             RecordRepr::QsmRequest {
                 region,
                 sender,
@@ -893,6 +893,7 @@ impl<
     fn qsm_on_token(
         &mut self,
         now: Instant,
+        from: NodeId,
         region: u32,
         round: u32,
         released_at: u64,
@@ -904,6 +905,18 @@ impl<
         let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
             return;
         };
+        // Only from the predecessor on the ring: a stray token with a huge
+        // round number would otherwise make members ignore the real ones.
+        let members = self.qsm.regions[r].members();
+        let pred = members
+            .get(
+                idx.checked_sub(1)
+                    .unwrap_or(members.len().saturating_sub(1)),
+            )
+            .copied();
+        if pred != Some(from) {
+            return;
+        }
         let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
         for e in entries.iter() {
             let _ = list.push(e);
