@@ -1176,3 +1176,155 @@ impl<
         s.ack_latency_max_us = s.ack_latency_max_us.max(lat_max);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qsm::{SeqRange, TokenEntry};
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    type Q = Node<16, 16, 32, 256, 16384, 1500, 64, 32>;
+
+    /// Hostile QSM records from anyone, with extreme values, interleaved
+    /// with timers, transmissions and deliveries: nothing panics, storage
+    /// accounting stays within the pool, and work stays bounded.
+    #[test]
+    fn hostile_records_never_panic() {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let members = [NodeId(3)];
+                let cfg = Config {
+                    mtu: 1500,
+                    qsm: QsmConfig {
+                        token_period: Duration::from_millis(5),
+                        partition_size: 3,
+                        ..QsmConfig::default()
+                    },
+                    ..Config::new(NodeId(3), &members)
+                };
+                let mut n = Box::new(Q::new(&cfg, Instant::ZERO).unwrap());
+                let rm: Vec<NodeId> = (1..=8).map(NodeId).collect();
+                let views = [
+                    RegionView {
+                        address: GroupId(77),
+                        members: &rm,
+                    },
+                    RegionView {
+                        address: GroupId(78),
+                        members: &rm[..1],
+                    },
+                ];
+                let groups = [
+                    GroupView {
+                        group: GroupId(1),
+                        regions: 1,
+                    },
+                    GroupView {
+                        group: GroupId(2),
+                        regions: 3,
+                    },
+                ];
+                n.install_groups(Instant::ZERO, 1, &views, &groups).unwrap();
+                let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+                let mut rnd = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                };
+                let pick = |v: u64| -> u32 {
+                    match v % 8 {
+                        0 => 0,
+                        1 => 1,
+                        2 => u32::MAX,
+                        3 => u32::MAX - 1,
+                        4 => 31 + (v >> 8) as u32 % 4,
+                        _ => (v >> 8) as u32 % 80,
+                    }
+                };
+                let mut buf = [0u8; 1500];
+                let mut now = Instant::ZERO;
+                let payload = [7u8; 300];
+                for step in 0..30_000u64 {
+                    now = now + Duration::from_micros(rnd() % 400);
+                    let from = NodeId((rnd() % 10) as u16);
+                    let region = if rnd() % 5 == 0 {
+                        99
+                    } else {
+                        77 + (rnd() % 2) as u32
+                    };
+                    let sender = (rnd() % 10) as u16;
+                    let rec = match rnd() % 4 {
+                        0 => RecordRepr::QsmData {
+                            region,
+                            sender,
+                            seq: pick(rnd()),
+                            group: (rnd() % 3) as u32,
+                            gseq: pick(rnd()),
+                            payload: &payload[..(rnd() % 300) as usize],
+                        },
+                        1 => RecordRepr::QsmRequest {
+                            region,
+                            sender,
+                            first: pick(rnd()),
+                            count: (rnd() % 70) as u16 + 1,
+                        },
+                        k => {
+                            let mut es = [TokenEntry::default(); 3];
+                            for e in es.iter_mut() {
+                                *e = TokenEntry::member(
+                                    (rnd() % 10) as u16,
+                                    pick(rnd()),
+                                    pick(rnd()),
+                                );
+                                e.stable = pick(rnd());
+                                let lo = pick(rnd());
+                                if let Some(r) = SeqRange::new(lo, lo.saturating_add(pick(rnd()))) {
+                                    e.add_missing(r, 4);
+                                }
+                            }
+                            let mut eb = [0u8; 512];
+                            let len = mc::write_entries(&mut eb, &es);
+                            let entries = EntryList::new(&eb[..len]).unwrap();
+                            let rec = if k == 2 {
+                                RecordRepr::QsmToken {
+                                    region,
+                                    round: pick(rnd()),
+                                    released_at: rnd() % 1_000_000,
+                                    entries,
+                                }
+                            } else {
+                                RecordRepr::QsmAck {
+                                    region,
+                                    round: pick(rnd()),
+                                    entries,
+                                }
+                            };
+                            n.qsm_apply(now, from, rec);
+                            continue;
+                        }
+                    };
+                    n.qsm_apply(now, from, rec);
+                    if step % 7 == 0 {
+                        let _ = n.multicast(now, GroupId(1 + (rnd() % 2) as u32), &payload[..100]);
+                    }
+                    if step % 5 == 0 {
+                        n.handle_timeout(now);
+                        while n.poll_transmit(now, &mut buf).is_ok() {}
+                    }
+                    while n.poll_event().is_some() {}
+                    let (rx, tx) = n.qsm_storage();
+                    assert!(rx + tx <= 256 * crate::pool::BLOCK_LEN);
+                }
+                // The records did reach the protocol.
+                let st = n.qsm_stats();
+                assert!(st.delivered > 0 && st.duplicates > 0 && st.multicasts > 0, "{st:?}");
+                assert!(st.forwards > 0 || st.remulticasts > 0, "{st:?}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}
