@@ -1248,7 +1248,7 @@ mod tests {
                 let mut now = Instant::ZERO;
                 let payload = [7u8; 300];
                 for step in 0..30_000u64 {
-                    now = now + Duration::from_micros(rnd() % 400);
+                    now += Duration::from_micros(rnd() % 400);
                     let from = NodeId((rnd() % 10) as u16);
                     let region = if rnd() % 5 == 0 {
                         99
