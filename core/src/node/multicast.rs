@@ -1320,7 +1320,10 @@ mod tests {
                 }
                 // The records did reach the protocol.
                 let st = n.qsm_stats();
-                assert!(st.delivered > 0 && st.duplicates > 0 && st.multicasts > 0, "{st:?}");
+                assert!(
+                    st.delivered > 0 && st.duplicates > 0 && st.multicasts > 0,
+                    "{st:?}"
+                );
                 assert!(st.forwards > 0 || st.remulticasts > 0, "{st:?}");
             })
             .unwrap()
