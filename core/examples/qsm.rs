@@ -39,6 +39,7 @@ struct Outcome {
     throughput: f64,
     rtt_avg_ms: f64,
     rtt_max_ms: f64,
+    prtt_avg_ms: f64,
     ack_avg_ms: f64,
     ack_max_ms: f64,
     pending_avg: f64,
@@ -200,6 +201,9 @@ fn run(secs: u64, token_ms: u64, groups: u32, scenario: Scenario, rate: u64) -> 
         throughput: sent_by_end as f64 / secs as f64,
         rtt_avg_ms: leader.rtt_sum_us as f64 / leader.rounds.max(1) as f64 / 1000.0,
         rtt_max_ms: leader.rtt_max_us as f64 / 1000.0,
+        prtt_avg_ms: leader.partition_rtt_sum_us as f64
+            / leader.partition_rounds.max(1) as f64
+            / 1000.0,
         ack_avg_ms: s.ack_latency_sum_us as f64 / s.acked.max(1) as f64 / 1000.0,
         ack_max_ms: s.ack_latency_max_us as f64 / 1000.0,
         pending_avg: pending_sum as f64 / samples.max(1) as f64,
@@ -267,8 +271,8 @@ fn real_main() {
     println!(
         "1 sender, {RECEIVERS} receivers, {MSG} B messages, 100 Mbit/s links, {secs} s of sending, pace {pace}"
     );
-    println!("| scenario | token period | groups | msgs/s | token RTT avg/max ms | time to ack avg/max ms | pending avg/max | forwards | re-multicasts | delivered (min over receivers) / sent | wall s |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| scenario | token period | groups | msgs/s | partition token RTT avg ms | region token RTT avg/max ms | time to ack avg/max ms | pending avg/max | forwards | re-multicasts | delivered (min over receivers) / sent | wall s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &sc in &scenarios {
         for &tk in &tokens {
             let gs: Vec<u32> = if sc == Scenario::Undisturbed {
@@ -280,8 +284,9 @@ fn real_main() {
                 let rate = (pace * 256.0 * 1000.0 / tk.max(20) as f64) as u64;
                 let o = run(secs, tk, g, sc, rate);
                 println!(
-                    "| {sc:?} | {tk} ms | {g} | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} / {} | {} | {} | {} / {} | {:.1} |",
+                    "| {sc:?} | {tk} ms | {g} | {:.0} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {:.0} / {} | {} | {} | {} / {} | {:.1} |",
                     o.throughput,
+                    o.prtt_avg_ms,
                     o.rtt_avg_ms,
                     o.rtt_max_ms,
                     o.ack_avg_ms,

@@ -210,9 +210,11 @@ fn undisturbed() {
         let n = sim.node(*r);
         assert_eq!(n.qsm_stats().delivered, 300);
         assert_eq!(n.qsm_storage(), (0, 0), "node {} still holds copies", r.0);
-        cleaned += n.qsm_stats().cleaned;
+        cleaned += n.qsm_stats().cleaned + n.qsm_stats().evicted;
     }
-    // 3 partitions x 2 holders x 300 messages were cached, then dropped.
+    // 3 partitions x 2 holders x 300 messages were cached, then dropped
+    // (a few evicted from the ring by newer messages before the token said
+    // they were stable).
     assert_eq!(cleaned, 3 * 2 * 300);
     assert_eq!(sim.node(NodeId(0)).qsm_storage(), (0, 0));
 }

@@ -116,7 +116,7 @@ impl<
             st.progress_at = now;
         }
         q.streams.clear();
-        q.pending = core::array::from_fn(|_| None);
+        q.pending = core::array::from_fn(|_| [None, None]);
         q.leader = core::array::from_fn(|_| Default::default());
         for c in q.control.iter_mut() {
             c.clear();
@@ -358,9 +358,15 @@ impl<
         }
         self.qsm.next_tick = Some(next);
         for r in 0..self.qsm.regions.len() {
-            // Token release (the region leader).
-            if self.qsm.regions[r].leader() == Some(self.id) {
-                self.qsm_release_token(r, now);
+            // Token release: partition leaders into their partition, the
+            // region leader around the partition leaders.
+            if let Some(idx) = self.qsm.regions[r].index_of(self.id) {
+                if self.qsm.regions[r].is_partition_leader(idx) {
+                    self.qsm_release_token(r, 0, now);
+                }
+                if idx == 0 {
+                    self.qsm_release_token(r, 1, now);
+                }
             }
             // A sender the region never acknowledged: it may have missed
             // everything (no member has its stream, so no token entry).
@@ -385,36 +391,117 @@ impl<
         }
     }
 
-    /// The region leader starts round `round + 1`: the token is built from
-    /// fresh state when the successor's sink pulls it.
-    fn qsm_release_token(&mut self, r: usize, now: Instant) {
-        let round = self.qsm.leader[r].round.wrapping_add(1);
-        self.qsm.leader[r].round = round;
-        self.qsm.pending[r] = Some(TokenBuf {
+    /// The ring after this node at `level` (0: its partition, 1: the
+    /// partition leaders), `None` when it is alone on it.
+    fn qsm_ring_next(&self, r: usize, level: u8) -> Option<NodeId> {
+        let reg = &self.qsm.regions[r];
+        let idx = reg.index_of(self.id)?;
+        if level == 0 {
+            reg.partition_successor(idx)
+        } else {
+            reg.next_partition_leader(reg.partition_of(idx))
+        }
+    }
+
+    /// A partition leader (level 0) or the region leader (level 1) starts
+    /// round `round + 1`: the token is built from fresh state when the
+    /// successor's sink pulls it.
+    fn qsm_release_token(&mut self, r: usize, level: u8, now: Instant) {
+        let l = usize::from(level.min(1));
+        let round = self.qsm.leader[r][l].round.wrapping_add(1);
+        self.qsm.leader[r][l].round = round;
+        self.qsm.pending[r][l] = Some(TokenBuf {
             round,
             released_at: now.as_micros(),
             entries: heapless::Vec::new(),
         });
-        match self.qsm.regions[r].successor(0) {
-            Some(next) => self.qsm_queue(next, Work::Token { region: r as u8 }, now),
+        match self.qsm_ring_next(r, level) {
+            Some(next) => self.qsm_queue(
+                next,
+                Work::Token {
+                    region: r as u8,
+                    level,
+                },
+                now,
+            ),
             None => {
-                // A region of one: the round completes at once.
-                let entries = self.qsm_token_entries(r);
-                self.qsm.pending[r] = None;
-                self.qsm_round_complete(r, round, now.as_micros(), &entries, now);
+                // Alone on the ring: the round completes at once.
+                let entries = self.qsm_token_entries(r, level);
+                self.qsm.pending[r][l] = None;
+                self.qsm_round_complete(r, level, round, now.as_micros(), &entries, now);
             }
         }
     }
 
-    /// The pending token of region `r` with this node's fresh state merged
-    /// in (QSM §6: the token is made when the sink pulls it).
-    fn qsm_token_entries(&self, r: usize) -> heapless::Vec<TokenEntry, MAX_STREAMS> {
+    /// Merges `mine` into the entry of the same sender (or adds it).
+    fn qsm_merge_into(
+        entries: &mut heapless::Vec<TokenEntry, MAX_STREAMS>,
+        mine: &TokenEntry,
+        k: usize,
+    ) {
+        match entries.iter_mut().find(|e| e.sender == mine.sender) {
+            Some(e) => e.merge(mine, k),
+            None => {
+                let _ = entries.push(*mine);
+            }
+        }
+    }
+
+    /// The pending token of region `r` at `level` with this node's fresh
+    /// state merged in (QSM §6: the token is made when the sink pulls it):
+    /// at level 0 its own receive state (a partition leader first seeds a
+    /// new token with what the region knows), at level 1 its partition's
+    /// last aggregate.
+    fn qsm_token_entries(&self, r: usize, level: u8) -> heapless::Vec<TokenEntry, MAX_STREAMS> {
         let k = self.qsm.config.ranges;
-        let mut entries = self.qsm.pending[r]
-            .as_ref()
-            .map(|p| p.entries.clone())
-            .unwrap_or_default();
-        let leader = self.qsm.regions[r].leader() == Some(self.id);
+        let l = usize::from(level.min(1));
+        let pending = self.qsm.pending[r][l].as_ref();
+        let mut entries = pending.map(|p| p.entries.clone()).unwrap_or_default();
+        let fresh = pending.is_some_and(|p| p.entries.is_empty());
+        let idx = self.qsm.regions[r].index_of(self.id).unwrap_or(usize::MAX);
+        let region_info = &self.qsm.leader[r][1].last;
+        if level == 1 {
+            for pe in self.qsm.leader[r][0].last.iter() {
+                Self::qsm_merge_into(&mut entries, pe, k);
+            }
+            // Senders my partition knows nothing of: it holds none of theirs.
+            for e in entries.iter_mut() {
+                if !self.qsm.leader[r][0]
+                    .last
+                    .iter()
+                    .any(|p| p.sender == e.sender)
+                {
+                    let mut none = TokenEntry::member(e.sender, 0, e.max_seen);
+                    if let Some(range) = crate::qsm::SeqRange::new(1, e.max_seen) {
+                        none.add_missing(range, k);
+                    }
+                    e.merge(&none, k);
+                }
+            }
+            if idx == 0 && fresh {
+                // Garbage collection: the region stability of the last round.
+                for e in entries.iter_mut() {
+                    if let Some(i) = region_info.iter().find(|i| i.sender == e.sender) {
+                        e.stable = i.stable;
+                    }
+                }
+            }
+            return entries;
+        }
+        if fresh {
+            // A new partition round: what the region saw and holds stably.
+            for i in region_info.iter() {
+                // Neutral for the merge: MaxContiguous is a minimum and the
+                // ranges an intersection.
+                let mut seed = TokenEntry::member(i.sender, 0, i.max_seen);
+                seed.stable = i.stable;
+                if let Some(all) = crate::qsm::SeqRange::new(1, u32::MAX) {
+                    seed.add_missing(all, k);
+                }
+                seed.max_contiguous = u32::MAX;
+                let _ = entries.push(seed);
+            }
+        }
         // Entries of senders this node has no stream of: it holds nothing
         // (MaxContiguous 0, misses everything seen: the intersection stays).
         for e in entries.iter_mut() {
@@ -448,32 +535,17 @@ impl<
                 k,
                 |s| st.has(s),
             );
-            match entries.iter_mut().find(|e| NodeId(e.sender) == st.sender) {
-                Some(e) => e.merge(&mine, k),
-                None => {
-                    let _ = entries.push(mine);
-                }
-            }
-        }
-        if leader {
-            // Garbage collection: the region stability of the last round.
-            for e in entries.iter_mut() {
-                if let Some(l) = self.qsm.leader[r]
-                    .last
-                    .iter()
-                    .find(|l| l.sender == e.sender)
-                {
-                    e.stable = l.max_contiguous;
-                }
-            }
+            Self::qsm_merge_into(&mut entries, &mine, k);
         }
         entries
     }
 
-    /// A round of region `r` came back to its leader.
+    /// A round of region `r` at `level` came back to the node that
+    /// released it.
     fn qsm_round_complete(
         &mut self,
         r: usize,
+        level: u8,
         round: u32,
         released_at: u64,
         entries: &[TokenEntry],
@@ -481,12 +553,26 @@ impl<
     ) {
         let rtt = now.as_micros().saturating_sub(released_at);
         let stats = &mut self.qsm.stats;
+        if level == 0 {
+            stats.partition_rounds += 1;
+            stats.partition_rtt_sum_us += rtt;
+            stats.partition_rtt_max_us = stats.partition_rtt_max_us.max(rtt);
+            self.qsm.leader[r][0].last.clear();
+            for e in entries {
+                let _ = self.qsm.leader[r][0].last.push(*e);
+            }
+            // The partition leader is a member too: recovery and cleanup.
+            self.qsm_visit(r, entries, round, now);
+            return;
+        }
         stats.rounds += 1;
         stats.rtt_sum_us += rtt;
         stats.rtt_max_us = stats.rtt_max_us.max(rtt);
-        self.qsm.leader[r].last.clear();
+        self.qsm.leader[r][1].last.clear();
         for e in entries {
-            let _ = self.qsm.leader[r].last.push(*e);
+            let mut e = *e;
+            e.stable = e.max_contiguous; // stable in the whole region
+            let _ = self.qsm.leader[r][1].last.push(e);
         }
         for e in entries {
             let sender = NodeId(e.sender);
@@ -503,7 +589,6 @@ impl<
                 );
             }
         }
-        self.qsm_visit(r, entries, round, now);
     }
 
     /// Pulls the region sink's feed: re-multicasts first, then new messages,
@@ -575,21 +660,29 @@ impl<
         let mut wrote = 0u32;
         while let Some(work) = self.qsm.control.get(s).and_then(|q| q.front().copied()) {
             let ok = match work {
-                Work::Token { region } => {
+                Work::Token { region, level } => {
                     let r = usize::from(region);
-                    match self.qsm.pending.get(r).and_then(Option::as_ref) {
+                    let l = usize::from(level.min(1));
+                    match self.qsm.pending.get(r).and_then(|p| p[l].as_ref()) {
                         Some(p) if r < self.qsm.regions.len() => {
                             let (round, released_at) = (p.round, p.released_at);
-                            let entries = self.qsm_token_entries(r);
+                            let entries = self.qsm_token_entries(r, level);
                             let address = self.qsm.regions[r].address.0;
                             let len = mc::QSM_TOKEN_HEADER_LEN + mc::entries_len(&entries);
                             let ok = w
                                 .push_with(mc::KIND_QSM_TOKEN, len, |b| {
-                                    mc::write_token_body(b, address, round, released_at, &entries)
+                                    mc::write_token_body(
+                                        b,
+                                        address,
+                                        round,
+                                        released_at,
+                                        level,
+                                        &entries,
+                                    )
                                 })
                                 .is_ok();
                             if ok {
-                                self.qsm.pending[r] = None;
+                                self.qsm.pending[r][l] = None;
                             }
                             ok
                         }
@@ -598,7 +691,7 @@ impl<
                 }
                 Work::Ack { region, sender } => {
                     let r = usize::from(region);
-                    match self.qsm.leader.get(r) {
+                    match self.qsm.leader.get(r).map(|l| &l[1]) {
                         Some(l) if r < self.qsm.regions.len() => {
                             let mut one: heapless::Vec<TokenEntry, 1> = heapless::Vec::new();
                             if let Some(e) = l.last.iter().find(|e| NodeId(e.sender) == sender) {
@@ -721,8 +814,9 @@ impl<
                 region,
                 round,
                 released_at,
+                level,
                 entries,
-            } => self.qsm_on_token(now, from, region, round, released_at, entries),
+            } => self.qsm_on_token(now, from, region, round, released_at, level, entries),
             RecordRepr::QsmRequest {
                 region,
                 sender,
@@ -890,6 +984,7 @@ impl<
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn qsm_on_token(
         &mut self,
         now: Instant,
@@ -897,6 +992,7 @@ impl<
         region: u32,
         round: u32,
         released_at: u64,
+        level: u8,
         entries: EntryList<'_>,
     ) {
         let Some(r) = self.qsm.region_by_address(region) else {
@@ -905,42 +1001,59 @@ impl<
         let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
             return;
         };
+        let reg = &self.qsm.regions[r];
+        let part_leader = reg.is_partition_leader(idx);
+        if level == 1 && !part_leader {
+            return; // only partition leaders are on that ring
+        }
         // Only from the predecessor on the ring: a stray token with a huge
         // round number would otherwise make members ignore the real ones.
-        let members = self.qsm.regions[r].members();
-        let pred = members
-            .get(
-                idx.checked_sub(1)
-                    .unwrap_or(members.len().saturating_sub(1)),
-            )
-            .copied();
+        let pred = if level == 0 {
+            reg.partition_predecessor(idx)
+        } else {
+            reg.previous_partition_leader(reg.partition_of(idx))
+        };
         if pred != Some(from) {
             return;
         }
+        let l = usize::from(level.min(1));
         let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
         for e in entries.iter() {
             let _ = list.push(e);
         }
-        if idx == 0 {
-            // Back at the leader: the round is complete (older rounds are stale).
-            if round != self.qsm.leader[r].round || self.qsm.pending[r].is_some() {
+        let releaser = if level == 0 { part_leader } else { idx == 0 };
+        if releaser {
+            // Back where it started: the round is complete (older rounds are stale).
+            if round != self.qsm.leader[r][l].round || self.qsm.pending[r][l].is_some() {
                 return;
             }
-            self.qsm_round_complete(r, round, released_at, &list, now);
+            self.qsm_round_complete(r, level, round, released_at, &list, now);
             return;
         }
-        if round <= self.qsm.leader[r].round && self.qsm.leader[r].round != 0 {
+        if round <= self.qsm.leader[r][l].round && self.qsm.leader[r][l].round != 0 {
             return; // a duplicate or an overtaken round
         }
-        self.qsm.leader[r].round = round;
-        self.qsm.pending[r] = Some(TokenBuf {
+        self.qsm.leader[r][l].round = round;
+        self.qsm.pending[r][l] = Some(TokenBuf {
             round,
             released_at,
             entries: list.clone(),
         });
-        self.qsm_visit(r, &list, round, now);
-        if let Some(next) = self.qsm.regions[r].successor(idx) {
-            self.qsm_queue(next, Work::Token { region: r as u8 }, now);
+        if level == 0 {
+            self.qsm_visit(r, &list, round, now);
+        } else {
+            // What the region knows, for this partition's next tokens.
+            self.qsm.leader[r][1].last = list;
+        }
+        if let Some(next) = self.qsm_ring_next(r, level) {
+            self.qsm_queue(
+                next,
+                Work::Token {
+                    region: r as u8,
+                    level,
+                },
+                now,
+            );
         }
     }
 
@@ -1293,6 +1406,7 @@ mod tests {
                                     region,
                                     round: pick(rnd()),
                                     released_at: rnd() % 1_000_000,
+                                    level: (rnd() % 2) as u8,
                                     entries,
                                 }
                             } else {

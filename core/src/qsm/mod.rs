@@ -20,11 +20,16 @@
 //!   carries the group and the per-group number the application sees.
 //! * **Token rings (§3, Fig. 4–5).** A region is cut into *partitions* of at
 //!   most `partition_size` (default 25) consecutive members in id order
-//!   ([`region`]). The region leader releases a token every `token_period`
-//!   (QSM used 1/s); the token visits every member and comes back; each
-//!   member merges its receive state into it ([`token`]): per sender,
-//!   MaxContiguous, the highest number seen, up to `k` missing ranges, and
-//!   the region stability of the last round (garbage collection). A token is
+//!   ([`region`]). Each partition leader releases a token into its
+//!   partition every `token_period` (QSM used 1/s); each member merges its
+//!   receive state into it ([`token`]): per sender, MaxContiguous, the
+//!   highest number seen, up to `k` ranges missed by everyone, and the
+//!   region stability (garbage collection). Independently, the region
+//!   leader releases a token around the partition leaders, each merging its
+//!   partition's last aggregate: the region's aggregate (Fig. 5's two-level
+//!   hierarchy). Partition leaders seed their next partition token with the
+//!   region's stability and highest numbers seen, so members learn what
+//!   other partitions saw. A token is
 //!   *created when the sink pulls it*, from fresh state: the node registers a
 //!   feed with the successor's sink and merges its own entries only when the
 //!   datagram is built (§6 insight 2.4, "act on fresh state").
@@ -56,14 +61,9 @@
 //!
 //! # Decisions where the paper is vague or where we deviate
 //!
-//! * **One ring per region, visiting partitions in order.** QSM's hierarchy
-//!   circulates independent tokens in each partition and a token across
-//!   partition leaders. Here the token path is the concatenation (partition
-//!   after partition, sorted ids), so the same fields aggregate in one pass;
-//!   partitions still scope caching and recovery. The round-trip time grows
-//!   linearly with the region size rather than with partition size plus
-//!   partition count (§5.2 suggests exactly the opposite as future work):
-//!   independent partition rings deserve their own issue.
+//! * **Two levels only.** Partition rings and one ring of partition
+//!   leaders, with independent tokens at the same period; deeper
+//!   hierarchies (for regions of thousands) are not built.
 //! * **Receivers pull, holders answer.** Members ask the deterministic
 //!   holder for a message they miss (a `QsmRequest`) instead of holders
 //!   pushing to whoever the token says misses it: the token need not name
@@ -313,8 +313,8 @@ pub(crate) struct Leader {
 /// Point-to-point QSM work queued for a sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Work {
-    /// Pass region `r`'s pending token on.
-    Token { region: u8 },
+    /// Pass region `r`'s pending token of `level` on.
+    Token { region: u8, level: u8 },
     /// Send the region's last aggregate to `sender`.
     Ack { region: u8, sender: NodeId },
     /// Ask for a range of a stream.
@@ -342,12 +342,18 @@ pub struct QsmStats {
     pub duplicates: u64,
     /// Copies dropped on arrival for lack of room.
     pub dropped: u64,
-    /// Token rounds completed (at a region leader).
+    /// Rounds of the ring of partition leaders completed (at a region leader).
     pub rounds: u64,
-    /// Sum and maximum of token round-trip times, µs.
+    /// Sum of their round-trip times, µs.
     pub rtt_sum_us: u64,
-    /// Largest token round-trip time, µs.
+    /// Largest of them, µs.
     pub rtt_max_us: u64,
+    /// Partition rounds completed (at a partition leader).
+    pub partition_rounds: u64,
+    /// Sum of partition round-trip times, µs.
+    pub partition_rtt_sum_us: u64,
+    /// Largest partition round-trip time, µs.
+    pub partition_rtt_max_us: u64,
     /// Messages acknowledged by their region (at a sender).
     pub acked: u64,
     /// Sum of multicast-to-acknowledgement times, µs.
@@ -459,10 +465,15 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize, const R: usize> {
     /// (allocated for every region; unused ones cost their ring).
     pub send: [SendStream<R>; MAX_REGIONS],
     pub streams: heapless::Vec<RecvStream<R>, MAX_STREAMS>,
-    /// Parallel to `regions`: the token this node must pass on.
-    pub pending: [Option<TokenBuf>; MAX_REGIONS],
-    /// Parallel to `regions`: the leader's state (used by the leader only).
-    pub leader: [Leader; MAX_REGIONS],
+    /// Parallel to `regions`, per level (0: partition ring, 1: ring of
+    /// partition leaders): the token this node must pass on.
+    pub pending: [[Option<TokenBuf>; 2]; MAX_REGIONS],
+    /// Parallel to `regions`, per level: round bookkeeping; `last` is, at
+    /// level 0, a partition leader's last partition aggregate, and at level
+    /// 1 the region's (at the region leader: the last completed round,
+    /// `stable` = its MaxContiguous; at another partition leader: the last
+    /// region token seen).
+    pub leader: [[Leader; 2]; MAX_REGIONS],
     /// Parallel to `regions`: the sink of the region's multicast address.
     pub region_sink: [Option<u16>; MAX_REGIONS],
     pub control: [heapless::Deque<Work, CONTROL_QUEUE>; SINKS],
@@ -485,8 +496,8 @@ impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS,
             groups: heapless::Vec::new(),
             send: core::array::from_fn(|_| SendStream::new()),
             streams: heapless::Vec::new(),
-            pending: core::array::from_fn(|_| None),
-            leader: core::array::from_fn(|_| Leader::default()),
+            pending: core::array::from_fn(|_| [None, None]),
+            leader: core::array::from_fn(|_| [Leader::default(), Leader::default()]),
             region_sink: [None; MAX_REGIONS],
             control: core::array::from_fn(|_| heapless::Deque::new()),
             recovery: core::array::from_fn(|_| heapless::Deque::new()),

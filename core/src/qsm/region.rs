@@ -15,10 +15,9 @@
 //! * the partition leader is a partition's first member, the region leader
 //!   the first member of partition 0.
 //!
-//! Design decision: the token visits the members of a region in sorted
-//! order, partition after partition, starting and ending at the region
-//! leader — the paper's ring of partitions with each partition's ring
-//! spliced into it (see [`super`] for why the rings are not independent).
+//! The token rings (Fig. 5): each partition's members form a ring led by
+//! the partition leader; the partition leaders form the ring above, led by
+//! the region leader.
 
 use crate::addr::{GroupId, NodeId};
 
@@ -123,6 +122,49 @@ impl Region {
         index.is_multiple_of(self.partition_size)
     }
 
+    /// The next member on the partition ring after the member at `index`
+    /// (wrapping to the partition leader), `None` alone in its partition.
+    pub fn partition_successor(&self, index: usize) -> Option<NodeId> {
+        let p = self.partition_of(index);
+        let part = self.partition(p);
+        let pos = index.checked_sub(p.saturating_mul(self.partition_size))?;
+        if part.len() < 2 || pos >= part.len() {
+            return None;
+        }
+        part.get((pos + 1) % part.len()).copied()
+    }
+
+    /// The member before `index` on the partition ring.
+    pub fn partition_predecessor(&self, index: usize) -> Option<NodeId> {
+        let p = self.partition_of(index);
+        let part = self.partition(p);
+        let pos = index.checked_sub(p.saturating_mul(self.partition_size))?;
+        if part.len() < 2 || pos >= part.len() {
+            return None;
+        }
+        part.get((pos + part.len() - 1) % part.len()).copied()
+    }
+
+    /// The leader of the partition after partition `p` on the ring of
+    /// partition leaders (wrapping to the region leader), `None` with one
+    /// partition.
+    pub fn next_partition_leader(&self, p: usize) -> Option<NodeId> {
+        let n = self.partitions();
+        if n < 2 {
+            return None;
+        }
+        self.partition((p + 1) % n).first().copied()
+    }
+
+    /// The leader of the partition before partition `p` on that ring.
+    pub fn previous_partition_leader(&self, p: usize) -> Option<NodeId> {
+        let n = self.partitions();
+        if n < 2 {
+            return None;
+        }
+        self.partition((p + n - 1) % n).first().copied()
+    }
+
     /// The next member on the token's path after the member at `index`
     /// (wrapping to the region leader), `None` in a one-member region.
     pub fn successor(&self, index: usize) -> Option<NodeId> {
@@ -165,6 +207,15 @@ mod tests {
         assert!(r.is_partition_leader(25));
         assert_eq!(r.successor(110), Some(NodeId(1)));
         assert_eq!(r.successor(0), Some(NodeId(2)));
+        // Partition rings and the ring of partition leaders.
+        assert_eq!(r.partition_successor(0), Some(NodeId(2)));
+        assert_eq!(r.partition_successor(24), Some(NodeId(1)));
+        assert_eq!(r.partition_predecessor(0), Some(NodeId(25)));
+        assert_eq!(r.partition_successor(110), Some(NodeId(101)));
+        assert_eq!(r.partition_predecessor(100), Some(NodeId(111)));
+        assert_eq!(r.next_partition_leader(0), Some(NodeId(26)));
+        assert_eq!(r.next_partition_leader(4), Some(NodeId(1)));
+        assert_eq!(r.previous_partition_leader(0), Some(NodeId(101)));
     }
 
     #[test]

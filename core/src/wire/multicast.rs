@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! 0x30 QsmData     region u32 | sender u16 | seq u32 | group u32 | gseq u32 | payload[..]
-//! 0x31 QsmToken    region u32 | round u32 | released_at u64 | entries[..]
+//! 0x31 QsmToken    region u32 | round u32 | released_at u64 | level u8 | entries[..]   (level 0: partition ring, 1: ring of partitions)
 //! 0x32 QsmRequest  region u32 | sender u16 | first u32 | count u16     (send me [first, first+count))
 //! 0x33 QsmAck      region u32 | round u32 | entries[..]                (region aggregate, to a sender)
 //! entry = sender u16 | max_contiguous u32 | max_seen u32 | stable u32 | n u8 | ranges[8·n]
@@ -32,7 +32,9 @@ pub const KIND_QSM_ACK: u8 = 0x33;
 /// Fixed part of a `QsmData` body.
 pub const QSM_DATA_HEADER_LEN: usize = 18;
 /// Fixed part of a `QsmToken` body.
-pub const QSM_TOKEN_HEADER_LEN: usize = 16;
+pub const QSM_TOKEN_HEADER_LEN: usize = 17;
+/// Token levels: the ring of a partition, and the ring of partition leaders.
+pub const MAX_TOKEN_LEVEL: u8 = 1;
 /// Exact length of a `QsmRequest` body.
 pub const QSM_REQUEST_LEN: usize = 12;
 /// Fixed part of a `QsmAck` body.
@@ -152,6 +154,9 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             region: be_u32(body, 0).ok_or(bad)?,
             round: be_u32(body, 4).ok_or(bad)?,
             released_at: be_u64(body, 8).ok_or(bad)?,
+            level: Some(*body.get(16).ok_or(bad)?)
+                .filter(|&l| l <= MAX_TOKEN_LEVEL)
+                .ok_or(bad)?,
             entries: EntryList::new(body.get(QSM_TOKEN_HEADER_LEN..).ok_or(bad)?).ok_or(bad)?,
         }),
         KIND_QSM_REQUEST => {
@@ -237,11 +242,13 @@ pub fn write_token_body(
     region: u32,
     round: u32,
     released_at: u64,
+    level: u8,
     es: &[TokenEntry],
 ) {
     put(body, 0, &region.to_be_bytes());
     put(body, 4, &round.to_be_bytes());
     put(body, 8, &released_at.to_be_bytes());
+    put(body, 16, &[level]);
     if let Some(rest) = body.get_mut(QSM_TOKEN_HEADER_LEN..) {
         write_entries(rest, es);
     }
@@ -275,11 +282,13 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             region,
             round,
             released_at,
+            level,
             entries,
         } => {
             put(body, 0, &region.to_be_bytes());
             put(body, 4, &round.to_be_bytes());
             put(body, 8, &released_at.to_be_bytes());
+            put(body, 16, &[level]);
             put(body, QSM_TOKEN_HEADER_LEN, entries.0);
         }
         R::QsmRequest {
@@ -350,6 +359,7 @@ mod tests {
             region: 5,
             round: 9,
             released_at: 123_456,
+            level: 1,
             entries,
         });
         round_trip(RecordRepr::QsmRequest {
@@ -375,12 +385,13 @@ mod tests {
             region: 1,
             round: 2,
             released_at: 3,
+            level: 1,
             entries,
         };
         let mut a = [0u8; 128];
         let len = r.emit(&mut a).unwrap();
         let mut b = [0u8; 128];
-        write_token_body(&mut b, 1, 2, 3, &es);
+        write_token_body(&mut b, 1, 2, 3, 1, &es);
         assert_eq!(&a[3..len], &b[..len - 3]);
     }
 
@@ -390,10 +401,13 @@ mod tests {
         assert!(bad(KIND_QSM_DATA, &[0; 17]));
         assert!(bad(KIND_QSM_REQUEST, &[0; 11]));
         assert!(bad(KIND_QSM_REQUEST, &[0; 12]), "count 0");
-        assert!(bad(KIND_QSM_TOKEN, &[0; 15]));
+        assert!(bad(KIND_QSM_TOKEN, &[0; 16]));
+        let mut l = [0u8; 17];
+        l[16] = 2;
+        assert!(bad(KIND_QSM_TOKEN, &l), "level 2");
         // An entry claiming 9 ranges, and one with unsorted ranges.
-        let mut t = [0u8; 16 + 15];
-        t[16 + 14] = 9;
+        let mut t = [0u8; 17 + 15];
+        t[17 + 14] = 9;
         assert!(bad(KIND_QSM_TOKEN, &t));
         let mut u = [0u8; 8 + 15 + 16];
         u[8 + 14] = 2;

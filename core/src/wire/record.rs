@@ -271,6 +271,8 @@ pub enum RecordRepr<'a> {
         round: u32,
         /// When the leader released it (µs of the leader's clock).
         released_at: u64,
+        /// 0: a partition's ring; 1: the ring of partition leaders.
+        level: u8,
         /// One entry per sender.
         entries: super::multicast::EntryList<'a>,
     },
