@@ -126,6 +126,7 @@ impl<
         }
         q.region_sink = [None; MAX_REGIONS];
         q.next_tick = Some(now + q.config.token_period);
+        q.tick_phase = false;
         for r in 0..self.qsm.regions.len() {
             let address = self.qsm.regions[r].address;
             self.qsm.region_sink[r] = self.qsm_sink(Destination::Group(address)).map(|s| s as u16);
@@ -228,6 +229,10 @@ impl<
                 break; // unreachable after the room check
             };
             let st = &mut self.qsm.send[r];
+            if st.unacked() == 0 {
+                // The silence the fallback timer measures starts now.
+                st.progress_at = now;
+            }
             let seq = st.next_seq;
             st.ring[seq as usize % RING] = Some(SendSlot {
                 seq,
@@ -351,22 +356,30 @@ impl<
         if t > now {
             return;
         }
+        // Two phases half a period apart: partition tokens, then the
+        // region token, which then finds fresh partition aggregates (a
+        // partition round takes a few ms; released together, the region
+        // token would always carry the previous period's).
         let period = self.qsm.config.token_period;
-        let mut next = t + period;
+        let half = Duration::from_micros((period.as_micros() / 2).max(1));
+        let mut next = t + half;
         if next <= now {
-            next = now + period;
+            next = now + half;
         }
         self.qsm.next_tick = Some(next);
+        let region_phase = self.qsm.tick_phase;
+        self.qsm.tick_phase = !region_phase;
         for r in 0..self.qsm.regions.len() {
-            // Token release: partition leaders into their partition, the
-            // region leader around the partition leaders.
             if let Some(idx) = self.qsm.regions[r].index_of(self.id) {
-                if self.qsm.regions[r].is_partition_leader(idx) {
+                if !region_phase && self.qsm.regions[r].is_partition_leader(idx) {
                     self.qsm_release_token(r, 0, now);
                 }
-                if idx == 0 {
+                if region_phase && idx == 0 {
                     self.qsm_release_token(r, 1, now);
                 }
+            }
+            if !region_phase {
+                continue;
             }
             // A sender the region never acknowledged: it may have missed
             // everything (no member has its stream, so no token entry).
@@ -374,7 +387,7 @@ impl<
             if st.acks == 0
                 && st.sent_upto > 0
                 && st.unacked() > 0
-                && now.saturating_since(st.progress_at) >= period + period
+                && now.saturating_since(st.progress_at) >= period + period + period + period
             {
                 let from = st.last_max_seen.max(st.acked) + 1;
                 let to = st.sent_upto.min(from.saturating_add(TAIL_BURST - 1));
@@ -433,16 +446,24 @@ impl<
         }
     }
 
-    /// Merges `mine` into the entry of the same sender (or adds it).
+    /// Merges `mine` into the entry of the same sender, or adds it. When
+    /// the token already visited others (`first` false), they hold none of
+    /// a sender they had no entry for: its MaxContiguous is 0 (its ranges,
+    /// an intersection, stay `mine`'s).
     fn qsm_merge_into(
         entries: &mut heapless::Vec<TokenEntry, MAX_STREAMS>,
         mine: &TokenEntry,
         k: usize,
+        first: bool,
     ) {
         match entries.iter_mut().find(|e| e.sender == mine.sender) {
             Some(e) => e.merge(mine, k),
             None => {
-                let _ = entries.push(*mine);
+                let mut e = *mine;
+                if !first {
+                    e.max_contiguous = 0;
+                }
+                let _ = entries.push(e);
             }
         }
     }
@@ -457,12 +478,19 @@ impl<
         let l = usize::from(level.min(1));
         let pending = self.qsm.pending[r][l].as_ref();
         let mut entries = pending.map(|p| p.entries.clone()).unwrap_or_default();
-        let fresh = pending.is_some_and(|p| p.entries.is_empty());
         let idx = self.qsm.regions[r].index_of(self.id).unwrap_or(usize::MAX);
+        // The node that released this token (a partition leader at level 0,
+        // the region leader at level 1) builds it first, from nothing.
+        let first = if level == 0 {
+            self.qsm.regions[r].is_partition_leader(idx)
+        } else {
+            idx == 0
+        };
+        let fresh = first && pending.is_some_and(|p| p.entries.is_empty());
         let region_info = &self.qsm.leader[r][1].last;
         if level == 1 {
             for pe in self.qsm.leader[r][0].last.iter() {
-                Self::qsm_merge_into(&mut entries, pe, k);
+                Self::qsm_merge_into(&mut entries, pe, k, first);
             }
             // Senders my partition knows nothing of: it holds none of theirs.
             for e in entries.iter_mut() {
@@ -535,7 +563,7 @@ impl<
                 k,
                 |s| st.has(s),
             );
-            Self::qsm_merge_into(&mut entries, &mine, k);
+            Self::qsm_merge_into(&mut entries, &mine, k, first);
         }
         entries
     }

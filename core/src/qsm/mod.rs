@@ -78,7 +78,7 @@
 //!   arrived — messages older than the whole round — the sender
 //!   re-multicasts up to 16 of them. A sender that never got any
 //!   acknowledgement (the region missed all its messages) re-multicasts
-//!   its oldest ones every two token periods. Nothing is re-sent while
+//!   its oldest ones every four token periods. Nothing is re-sent while
 //!   acknowledgements merely stop (a token held by a sleeping member).
 //! * **Views.** A new view resets the QSM state (streams restart at 1).
 //!   The CMS flush that would carry in-flight messages across views is not
@@ -485,6 +485,8 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize, const R: usize> {
     pub stats: QsmStats,
     /// Next token release / tail check.
     pub next_tick: Option<Instant>,
+    /// Whether the next tick is the region phase (else the partition one).
+    pub tick_phase: bool,
 }
 
 impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS, R> {
@@ -505,6 +507,7 @@ impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS,
             tx_bytes: 0,
             stats: QsmStats::default(),
             next_tick: None,
+            tick_phase: false,
         }
     }
 
