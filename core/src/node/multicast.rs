@@ -1131,7 +1131,7 @@ impl<
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
             let top = max_seen.min(st.mc.saturating_add(RING as u32));
-            let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 16> = heapless::Vec::new();
+            let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 64> = heapless::Vec::new();
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {
                 if !st.has(seq) {
