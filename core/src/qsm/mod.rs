@@ -386,8 +386,8 @@ pub struct QsmMemory {
     pub per_group: usize,
     /// Group-table capacity.
     pub groups: usize,
-    /// Bytes per region (view, sender ring, token state), regardless of
-    /// its number of groups.
+    /// Bytes per region (view, sender ring, token state of both levels),
+    /// regardless of its number of groups.
     pub per_region: usize,
     /// Bytes per receive stream.
     pub per_stream: usize,
@@ -533,8 +533,8 @@ impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS,
         use core::mem::size_of;
         let per_region = size_of::<Region>()
             + size_of::<SendStream<R>>()
-            + size_of::<Option<TokenBuf>>()
-            + size_of::<Leader>()
+            + 2 * size_of::<Option<TokenBuf>>()
+            + 2 * size_of::<Leader>()
             + size_of::<Option<u16>>();
         let work_queues = SINKS
             * (size_of::<heapless::Deque<Work, CONTROL_QUEUE>>()
