@@ -62,8 +62,21 @@
 //! # Decisions where the paper is vague or where we deviate
 //!
 //! * **Two levels only.** Partition rings and one ring of partition
-//!   leaders, with independent tokens at the same period; deeper
-//!   hierarchies (for regions of thousands) are not built.
+//!   leaders, with independent tokens at the same period, the region's
+//!   half a period after the partitions' (so it carries fresh partition
+//!   aggregates); deeper hierarchies (regions of thousands) are not built.
+//! * **Caching.** Every partition's holders keep a message until it is
+//!   stable in the region (the paper lets non-caching partitions drop it
+//!   once stable in the partition); the caching partition only routes
+//!   recovery. This costs a holder ≈ 5/25 of the unstable messages.
+//! * **Failures stall a ring until the next view.** A crashed member or
+//!   leader stops its ring's tokens; QSM relies on the CMS to install a
+//!   view without it, and so does this code (no token regeneration).
+//! * **Trust.** Acknowledgements are taken from the region leader only and
+//!   tokens from the ring predecessor only; beyond that, QSM records are
+//!   authenticated only as every frame is (cluster id, integrity check).
+//! * **One pool copy per region** a multicast spans (no shared,
+//!   reference-counted payloads).
 //! * **Receivers pull, holders answer.** Members ask the deterministic
 //!   holder for a message they miss (a `QsmRequest`) instead of holders
 //!   pushing to whoever the token says misses it: the token need not name
