@@ -73,6 +73,12 @@ pub enum Feed {
     ViewNotice = 13,
     /// An excluded process tells a proposer it is out (unicast).
     Leave = 14,
+    /// QSM: a region's new messages and re-multicasts (region sink).
+    QsmData = 15,
+    /// QSM: tokens and acknowledgements (unicast).
+    QsmControl = 16,
+    /// QSM: recovery requests and forwarded messages (unicast).
+    QsmRecovery = 17,
 }
 
 impl Feed {
@@ -83,7 +89,10 @@ impl Feed {
     /// The class the feed's records travel in.
     pub const fn class(self) -> Class {
         match self {
-            Feed::TobNack | Feed::TobRepair | Feed::Fetch | Feed::Forward => Class::Recovery,
+            Feed::TobNack | Feed::TobRepair | Feed::Fetch | Feed::Forward | Feed::QsmRecovery => {
+                Class::Recovery
+            }
+            Feed::QsmData => Class::Data,
             _ => Class::Control,
         }
     }

@@ -76,6 +76,7 @@ pub mod inbox;
 pub mod node;
 pub mod pledge;
 pub mod pool;
+pub mod qsm;
 pub mod queue;
 pub mod reassembly;
 pub mod rng;

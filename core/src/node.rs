@@ -34,6 +34,7 @@
 
 mod bandwidth;
 mod membership;
+mod multicast;
 mod sequencer;
 
 pub use bandwidth::BandwidthState;
@@ -47,6 +48,7 @@ use crate::feed::{Class, Feed, Item};
 use crate::inbox::Inbox;
 use crate::pledge::{Aggregation, AppId, Decision, PledgeOptions, Pledges};
 use crate::pool::{Cursor, Handle, Pool};
+use crate::qsm::{Qsm, QsmConfig};
 use crate::queue::Queue;
 use crate::queue::{
     Admission, Buffer, Congestion, Lqd, PacketMeta, Port, QueueLoad, QueueSpec, QueueView,
@@ -222,6 +224,8 @@ pub struct Config<'a> {
     /// How application messages to a peer are aggregated (Omaha pledge
     /// buffers by default; see [`crate::pledge`]).
     pub aggregation: Aggregation,
+    /// QSM's multicast settings (see [`crate::qsm`]).
+    pub qsm: QsmConfig,
 }
 
 impl<'a> Config<'a> {
@@ -248,6 +252,7 @@ impl<'a> Config<'a> {
             join: false,
             link_capacity: None,
             aggregation: Aggregation::Omaha,
+            qsm: QsmConfig::default(),
         }
     }
 }
@@ -348,6 +353,19 @@ pub enum Event<'a> {
         /// The allocated rate, in the unit of `Config::link_capacity`.
         current: u64,
     },
+    /// QSM: the next message of `sender` to `group`, per-sender FIFO and
+    /// reliable (the issue's `Delivered { group, sender, seq, payload }`;
+    /// named apart from total order's [`Event::Delivered`]).
+    GroupDelivered {
+        /// The group it was multicast to.
+        group: GroupId,
+        /// Who multicast it.
+        sender: NodeId,
+        /// The sender's per-group sequence number (from 1).
+        seq: u32,
+        /// The bytes; valid until the next call to `poll_event`.
+        payload: &'a [u8],
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -370,6 +388,11 @@ enum EventMeta {
     Excluded,
     BandwidthChanged {
         current: u64,
+    },
+    GroupDelivered {
+        group: GroupId,
+        sender: NodeId,
+        seq: u32,
     },
 }
 
@@ -492,7 +515,11 @@ impl TimerKey for SinkKey {
 /// * `SLOTS`: application messages waiting to leave, node-wide;
 /// * `BLOCKS`: 128-byte blocks of payload storage (outgoing and reassembly);
 /// * `INBOX`: bytes of delivered payloads waiting for `poll_event`;
-/// * `MTU`: largest datagram this build handles.
+/// * `MTU`: largest datagram this build handles;
+/// * `GROUPS`: QSM groups this node can know (12 bytes each; default 0:
+///   no QSM, and no QSM memory);
+/// * `RING`: QSM messages a sender keeps per region until acknowledged,
+///   and a receiver holds per stream (default 0).
 ///
 /// The node holds every byte it uses inline; a host puts it in a `static` or
 /// a `Box` ([`HostNode`] is about a megabyte).
@@ -503,6 +530,8 @@ pub struct Node<
     const BLOCKS: usize,
     const INBOX: usize,
     const MTU: usize,
+    const GROUPS: usize = 0,
+    const RING: usize = 0,
 > {
     id: NodeId,
     cluster: u32,
@@ -555,13 +584,19 @@ pub struct Node<
     pledges: Pledges<SINKS>,
     /// The latest time the host gave (for work triggered without one).
     now: Instant,
+    /// QSM's multicast component (`GROUPS` groups, rings of `RING`).
+    qsm: Qsm<SINKS, GROUPS, RING>,
+    /// First sink QSM may allocate (after the cluster's).
+    first_qsm_sink: usize,
+    /// Scheduling of sinks allocated later.
+    scheduling: Scheduling,
 }
 
 /// A node sized for a host: 64 sinks, 1 MiB of payload storage, 64 KiB inbox.
-pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507>;
+pub type HostNode = Node<64, 64, 1024, 8192, 65536, 65507, 8192, 256>;
 /// A node sized for a microcontroller: 8 peers, 16 KiB of payload storage, 576-byte MTU
 /// (the smallest datagram every IPv4 host must accept).
-pub type SmallNode = Node<9, 8, 32, 128, 4096, 576>;
+pub type SmallNode = Node<9, 8, 32, 128, 4096, 576, 16, 16>;
 
 const GROUP_SINK: usize = 0;
 
@@ -572,7 +607,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// A node as configured, at time `now`.
     pub fn new(config: &Config<'_>, now: Instant) -> Result<Self, Error> {
@@ -587,6 +624,9 @@ impl<
         }
         if config.max_message == 0 || config.max_message > wire::MAX_MESSAGE_LEN as usize {
             return Err(Error::InvalidConfig("max_message"));
+        }
+        if !config.qsm.is_valid() {
+            return Err(Error::InvalidConfig("qsm"));
         }
         let control = ControlPolicy {
             rate: config
@@ -685,6 +725,13 @@ impl<
             bw: BandwidthState::new(me, config.members.len(), config.link_capacity),
             pledges: Pledges::new(config.aggregation, config.mtu),
             now,
+            qsm: {
+                let mut q = Qsm::new();
+                q.config = config.qsm;
+                q
+            },
+            first_qsm_sink: config.members.len() + 1,
+            scheduling: config.scheduling,
         })
     }
 
@@ -1102,6 +1149,7 @@ impl<
             // change, no failure detector) does not tick.
             self.tob.next_tick.filter(|_| !self.tob_idle()),
             self.bw.next_poll,
+            self.qsm_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -1142,6 +1190,7 @@ impl<
         if self.bw.next_poll.is_some_and(|t| t <= now) {
             self.bandwidth_tick(now);
         }
+        self.qsm_tick(now);
     }
 
     fn release_holds(&mut self, now: Instant) {
@@ -1311,6 +1360,9 @@ impl<
             Feed::Join => return self.pull_join(s, w),
             Feed::BwAck | Feed::BwPoll => return self.pull_bandwidth(s, feed, w),
             Feed::ViewNotice => return self.pull_view_notice(s, w),
+            Feed::QsmData => return self.pull_qsm_data(s, w),
+            Feed::QsmControl => return self.pull_qsm_control(s, w),
+            Feed::QsmRecovery => return self.pull_qsm_recovery(s, w),
             Feed::Leave => {
                 self.sinks[s].registered &= !Feed::Leave.bit();
                 return self.push_for_feed(s, feed, &RecordRepr::Leave, w);
@@ -1437,13 +1489,12 @@ impl<
         if sender == self.id {
             return Err(DropReason::OwnFrame);
         }
-        let p = self
-            .peers
-            .binary_search_by_key(&sender, |p| p.id)
-            .map_err(|_| DropReason::NotMember)?;
         if sender != from {
             return Err(DropReason::ForgedSender);
         }
+        let Ok(p) = self.peers.binary_search_by_key(&sender, |p| p.id) else {
+            return self.admit_qsm_only(now, sender, &frame, datagram_len);
+        };
         let (epoch, seq) = (frame.view(), frame.seq());
         self.peers[p].replay.check(epoch, seq)?;
 
@@ -1557,7 +1608,47 @@ impl<
                     }
                 }
                 Record::Ignored(_) => self.counters.drop(DropReason::IgnoredRecord),
+                Record::Known(
+                    r @ (RecordRepr::QsmData { .. }
+                    | RecordRepr::QsmToken { .. }
+                    | RecordRepr::QsmRequest { .. }
+                    | RecordRepr::QsmAck { .. }),
+                ) => self.qsm_apply(now, sender, r),
                 Record::Known(other) => self.apply_order_record(now, p, other),
+            }
+        }
+        Ok(())
+    }
+
+    /// A frame from a node outside the cluster: admitted only when every
+    /// record is QSM's (see [`crate::qsm`] on why without a replay window).
+    fn admit_qsm_only(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        frame: &wire::Frame<&[u8]>,
+        datagram_len: usize,
+    ) -> Result<(), DropReason> {
+        let qsm_only = frame.records().all(|r| {
+            matches!(
+                r,
+                Record::Known(
+                    RecordRepr::QsmData { .. }
+                        | RecordRepr::QsmToken { .. }
+                        | RecordRepr::QsmRequest { .. }
+                        | RecordRepr::QsmAck { .. }
+                )
+            )
+        });
+        if !self.qsm.is_active() || !qsm_only {
+            return Err(DropReason::NotMember);
+        }
+        self.counters.frames_received += 1;
+        self.counters.bytes_received += datagram_len as u64;
+        for rec in frame.records() {
+            self.counters.records_received += 1;
+            if let Record::Known(r) = rec {
+                self.qsm_apply(now, sender, r);
             }
         }
         Ok(())
@@ -1681,6 +1772,9 @@ impl<
             self.lent = false;
             // Room in the inbox: deliveries that waited for it go on.
             self.tob_try_deliver();
+            if self.qsm.is_active() {
+                self.qsm_try_deliver();
+            }
         }
         let (meta, payload) = self.inbox.front()?;
         self.lent = true;
@@ -1703,6 +1797,12 @@ impl<
             EventMeta::Suspected { node } => Event::Suspected { node },
             EventMeta::Excluded => Event::Excluded,
             EventMeta::BandwidthChanged { current } => Event::BandwidthChanged { current },
+            EventMeta::GroupDelivered { group, sender, seq } => Event::GroupDelivered {
+                group,
+                sender,
+                seq,
+                payload,
+            },
         })
     }
 }

@@ -83,7 +83,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Engine for Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Engine for Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     fn mtu(&self) -> usize {
         Node::mtu(self)

@@ -248,7 +248,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Capacities for phasecast_core::Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Capacities for phasecast_core::Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     // One sink is the whole cluster, one per member.
     const MAX_MEMBERS_HELD: usize = SINKS - 1;

@@ -59,7 +59,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// `increase_BW(amount)` (Fig. 4 line 7): asks, through the total order,
     /// to send `amount` bytes/s more. The rate rises once every member

@@ -106,7 +106,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// True while a view change is under way (ordering is frozen).
     pub(crate) fn recovering(&self) -> bool {

@@ -313,7 +313,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
     /// Uniform total order broadcast (`utoBroadcast`): `payload` will be
     /// delivered by every correct member, in the same order everywhere, as

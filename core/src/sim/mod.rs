@@ -583,6 +583,16 @@ impl<E: Endpoint> Sim<E> {
             t += step;
         }
     }
+    /// Clogs `node` from `at` until `until`: copies from and to it are held
+    /// and leave when it is unclogged — a node that sleeps (QSM §5.3's
+    /// "sleeps 0.5 s every 5 s") with a socket buffer large enough to lose
+    /// nothing.
+    pub fn clog(&mut self, node: NodeId, at: Instant, until: Instant) {
+        let c = self.clogs.len();
+        self.clogs.push((node, false));
+        self.schedule(at, Ev::Clog(c));
+        self.schedule(until, Ev::Unclog(c));
+    }
     /// At `at`, ends every active fault: partitions, cuts and clogs heal
     /// (held copies leave), every link's loss, duplication and reordering
     /// become zero; with `restart_crashed`, down nodes restart. Faults

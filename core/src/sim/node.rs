@@ -49,6 +49,17 @@ pub enum NodeEvent {
         /// The new rate.
         current: u64,
     },
+    /// See [`Event::GroupDelivered`].
+    GroupDelivered {
+        /// The group.
+        group: GroupId,
+        /// Who multicast it.
+        sender: NodeId,
+        /// Per-group sequence number.
+        seq: u32,
+        /// The bytes.
+        payload: Vec<u8>,
+    },
 }
 
 impl NodeEvent {
@@ -82,6 +93,17 @@ impl NodeEvent {
             Event::Suspected { node } => NodeEvent::Suspected { node },
             Event::Excluded => NodeEvent::Excluded,
             Event::BandwidthChanged { current } => NodeEvent::BandwidthChanged { current },
+            Event::GroupDelivered {
+                group,
+                sender,
+                seq,
+                payload,
+            } => NodeEvent::GroupDelivered {
+                group,
+                sender,
+                seq,
+                payload: payload.to_vec(),
+            },
         }
     }
 }
@@ -93,7 +115,9 @@ impl<
         const BLOCKS: usize,
         const INBOX: usize,
         const MTU: usize,
-    > Endpoint for std::boxed::Box<Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU>>
+        const GROUPS: usize,
+        const RING: usize,
+    > Endpoint for std::boxed::Box<Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>>
 {
     type Event = NodeEvent;
 

@@ -634,6 +634,29 @@ fn swizzle_delays_then_restores_without_loss() {
 }
 
 #[test]
+fn clog_holds_a_sleeping_nodes_traffic_until_it_wakes() {
+    let mut cfg = SimConfig::new(2, 4);
+    cfg.link = const_latency(MS);
+    let mut s = sim(cfg, Opts::default());
+    // Node 1 sleeps from 10 to 60 ms.
+    s.clog(n(1), at_ms(10), at_ms(60));
+    for t in [5, 20, 70] {
+        s.app_at(n(0), at_ms(t), send(to(1), vec![t as u8]));
+    }
+    s.run_until(at_ms(200));
+    let g: Vec<_> = got(&s, n(1)).into_iter().map(|g| (g.0, g.2)).collect();
+    assert_eq!(
+        g,
+        vec![
+            (at_ms(6), vec![5]),
+            (at_ms(61), vec![20]), // held, then a fresh latency
+            (at_ms(71), vec![70]),
+        ]
+    );
+    assert_eq!(s.stats().total.lost, 0);
+}
+
+#[test]
 fn heal_all_ends_faults_and_restarts_crashed_nodes() {
     let mut cfg = SimConfig::new(3, 1);
     cfg.link.loss = 1.0;

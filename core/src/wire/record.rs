@@ -29,6 +29,7 @@
 
 use core::ops::RangeInclusive;
 
+use super::multicast;
 use super::order::{self, IdList, MemberList};
 use super::{be_u32, be_u64, Error, MAX_MESSAGE_LEN};
 use crate::seq::Seq;
@@ -70,7 +71,7 @@ pub const fn is_ignorable(kind: u8) -> bool {
 pub const fn is_known_kind(kind: u8) -> bool {
     matches!(
         kind,
-        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1D
+        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1D | 0x30..=0x33
     )
 }
 
@@ -246,6 +247,56 @@ pub enum RecordRepr<'a> {
         /// Counter of the INCR message.
         counter: u32,
     },
+    /// QSM: a message of `sender`'s stream to `region` (multicast,
+    /// forwarded by a caching peer, or re-multicast by the sender).
+    QsmData {
+        /// The region's multicast address.
+        region: u32,
+        /// The original sender.
+        sender: u16,
+        /// Per (sender, region) sequence number, from 1.
+        seq: u32,
+        /// The destination group.
+        group: u32,
+        /// Per (sender, group) sequence number the application sees.
+        gseq: u32,
+        /// The message.
+        payload: &'a [u8],
+    },
+    /// QSM: the region's token, aggregating its members' receive state.
+    QsmToken {
+        /// The region's multicast address.
+        region: u32,
+        /// Round number (the leader's release counter).
+        round: u32,
+        /// When the leader released it (µs of the leader's clock).
+        released_at: u64,
+        /// 0: a partition's ring; 1: the ring of partition leaders.
+        level: u8,
+        /// One entry per sender.
+        entries: super::multicast::EntryList<'a>,
+    },
+    /// QSM: a request for `[first, first + count)` of `sender`'s stream.
+    QsmRequest {
+        /// The region's multicast address.
+        region: u32,
+        /// Whose stream.
+        sender: u16,
+        /// First sequence number wanted.
+        first: u32,
+        /// How many (at least 1).
+        count: u16,
+    },
+    /// QSM: the region leader's aggregate of a completed token round, to a
+    /// sender (its ACK/NAK and garbage collection input).
+    QsmAck {
+        /// The region's multicast address.
+        region: u32,
+        /// The round it aggregates.
+        round: u32,
+        /// The entries of the senders it concerns.
+        entries: super::multicast::EntryList<'a>,
+    },
 }
 
 /// Fragment validity, in checked arithmetic so hostile values cannot wrap.
@@ -304,7 +355,9 @@ impl<'a> RecordRepr<'a> {
                     incarnation: be_u32(body, 8).ok_or(bad)?,
                 })
             }
-            _ => order::parse(kind, body).unwrap_or(Err(Error::UnknownRecord(kind))),
+            _ => order::parse(kind, body)
+                .or_else(|| multicast::parse(kind, body))
+                .unwrap_or(Err(Error::UnknownRecord(kind))),
         }
     }
 
@@ -328,6 +381,10 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::BwPoll { .. } => order::KIND_BW_POLL,
             RecordRepr::ViewInstalled { .. } => order::KIND_VIEW_INSTALLED,
             RecordRepr::Leave => order::KIND_LEAVE,
+            RecordRepr::QsmData { .. } => multicast::KIND_QSM_DATA,
+            RecordRepr::QsmToken { .. } => multicast::KIND_QSM_TOKEN,
+            RecordRepr::QsmRequest { .. } => multicast::KIND_QSM_REQUEST,
+            RecordRepr::QsmAck { .. } => multicast::KIND_QSM_ACK,
         }
     }
 
@@ -339,7 +396,10 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::Heartbeat { .. } => HEARTBEAT_LEN,
             other => match order::body_len(other) {
                 Some(n) => n,
-                None => 0,
+                None => match multicast::body_len(other) {
+                    Some(n) => n,
+                    None => 0,
+                },
             },
         }
     }
@@ -367,7 +427,9 @@ impl<'a> RecordRepr<'a> {
                 return Err(Error::BadRecordBody(KIND_FRAGMENT));
             }
         }
-        order::check(self).unwrap_or(Ok(()))
+        order::check(self)
+            .or_else(|| multicast::check(self))
+            .unwrap_or(Ok(()))
     }
 
     /// Write the whole record (header and body) into
@@ -422,7 +484,9 @@ impl<'a> RecordRepr<'a> {
                 put(body, 8, &incarnation.to_be_bytes());
             }
             ref other => {
-                order::emit_body(other, body);
+                if !order::emit_body(other, body) {
+                    multicast::emit_body(other, body);
+                }
             }
         }
     }

@@ -1,0 +1,1475 @@
+//! The node's side of QSM ([`crate::qsm`], QSM §3–§4): CMS views, the
+//! application's `multicast`, the feeds of region sinks and of
+//! point-to-point recovery and tokens, and the handling of QSM records.
+//!
+//! QSM shares the node's sinks, feeds, payload pool and alarm queue with
+//! the other protocols (§4, Fig. 9–10), so a token bound for a peer leaves
+//! in the same datagram as whatever else is queued for that peer. Its
+//! peers are mostly not members of the TOB cluster: their sinks come from
+//! the spare capacity above the cluster's (`SINKS - members - 1`), taken
+//! when first needed and re-bound to another destination when idle, so the
+//! set of QSM peers a node talks to over time is unbounded while the sinks
+//! it holds at once are not.
+
+use super::*;
+use crate::pool::BLOCK_LEN;
+use crate::qsm::{
+    cache, recovery_target, GroupEntry, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget,
+    RecvStream, Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS,
+    MAX_STREAMS,
+};
+use crate::wire::multicast::{self as mc, EntryList};
+
+/// Most messages one request may ask for.
+const MAX_REQUEST: u16 = 64;
+/// Most messages the sender re-multicasts at once for a silent tail.
+const TAIL_BURST: u32 = 16;
+
+impl<
+        const SINKS: usize,
+        const QUEUE: usize,
+        const SLOTS: usize,
+        const BLOCKS: usize,
+        const INBOX: usize,
+        const MTU: usize,
+        const GROUPS: usize,
+        const RING: usize,
+    > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
+{
+    /// Installs a CMS view (QSM §3): the regions this node is a member of
+    /// or sends to, and the groups (each spanning some of `regions`, by
+    /// bit mask). `groups` must be sorted by id, strictly increasing, at
+    /// most `GROUPS` of them; `epoch` must grow from view to view.
+    ///
+    /// A new view starts new streams: messages of the old view not yet
+    /// delivered are dropped (the CMS flush is not implemented). Errors
+    /// ([`Error::InvalidConfig`]) change nothing.
+    pub fn install_groups(
+        &mut self,
+        now: Instant,
+        epoch: u32,
+        regions: &[RegionView<'_>],
+        groups: &[GroupView],
+    ) -> Result<(), Error> {
+        self.now = self.now.max(now);
+        if self.qsm.is_active() && epoch <= self.qsm.epoch {
+            return Err(Error::InvalidConfig("install_groups: epoch must grow"));
+        }
+        if regions.len() > MAX_REGIONS || regions.is_empty() {
+            return Err(Error::InvalidConfig(
+                "install_groups: 1 ..= MAX_REGIONS regions",
+            ));
+        }
+        if groups.len() > GROUPS {
+            return Err(Error::InvalidConfig(
+                "install_groups: more groups than GROUPS",
+            ));
+        }
+        let spare = SINKS.saturating_sub(self.first_qsm_sink);
+        if RING == 0 || GROUPS == 0 {
+            return Err(Error::InvalidConfig(
+                "install_groups: this build has no QSM capacity (GROUPS, RING)",
+            ));
+        }
+        if spare < regions.len() + 2 {
+            return Err(Error::InvalidConfig(
+                "install_groups: too few spare sinks (SINKS - members - 1)",
+            ));
+        }
+        let mut new_regions: heapless::Vec<Region, MAX_REGIONS> = heapless::Vec::new();
+        for v in regions {
+            let r = Region::new(v, self.qsm.config.partition_size)
+                .map_err(|_| Error::InvalidConfig("install_groups: bad region view"))?;
+            if new_regions.iter().any(|o| o.address == r.address) || r.address == GroupId::ALL {
+                return Err(Error::InvalidConfig(
+                    "install_groups: region address reused",
+                ));
+            }
+            let _ = new_regions.push(r);
+        }
+        let all_regions: u8 = ((1u16 << regions.len()) - 1) as u8;
+        let mut prev: Option<u32> = None;
+        for g in groups {
+            if prev.is_some_and(|p| g.group.0 <= p) {
+                return Err(Error::InvalidConfig("install_groups: groups not sorted"));
+            }
+            if g.regions == 0 || g.regions & !all_regions != 0 {
+                return Err(Error::InvalidConfig("install_groups: bad region mask"));
+            }
+            prev = Some(g.group.0);
+        }
+        // Accepted: drop the old view's state.
+        self.qsm_release_storage();
+        let q = &mut self.qsm;
+        q.epoch = epoch;
+        q.regions = new_regions;
+        q.groups.clear();
+        for g in groups {
+            let _ = q.groups.push(GroupEntry {
+                group: g.group.0,
+                next_gseq: 1,
+                regions: g.regions,
+            });
+        }
+        for st in q.send.iter_mut() {
+            *st = SendStream::new();
+            st.progress_at = now;
+        }
+        q.streams.clear();
+        q.pending = core::array::from_fn(|_| [None, None]);
+        q.leader = core::array::from_fn(|_| Default::default());
+        for c in q.control.iter_mut() {
+            c.clear();
+        }
+        for c in q.recovery.iter_mut() {
+            c.clear();
+        }
+        q.region_sink = [None; MAX_REGIONS];
+        q.next_tick = Some(now + q.config.token_period);
+        q.tick_phase = false;
+        for r in 0..self.qsm.regions.len() {
+            let address = self.qsm.regions[r].address;
+            self.qsm.region_sink[r] = self.qsm_sink(Destination::Group(address)).map(|s| s as u16);
+        }
+        Ok(())
+    }
+
+    /// QSM's measurements.
+    pub fn qsm_stats(&self) -> &QsmStats {
+        &self.qsm.stats
+    }
+
+    /// Bytes of QSM state in this build (fixed at construction).
+    pub fn qsm_memory(&self) -> QsmMemory {
+        crate::qsm::Qsm::<SINKS, GROUPS, RING>::memory()
+    }
+
+    /// Messages this node multicast and its regions have not yet
+    /// acknowledged (summed over regions).
+    pub fn qsm_pending(&self) -> u64 {
+        self.qsm
+            .send
+            .iter()
+            .take(self.qsm.regions.len())
+            .map(|s| u64::from(s.unacked()))
+            .sum()
+    }
+
+    /// Pool bytes QSM holds for received messages (waiting for delivery,
+    /// or cached for recovery until stable) and for the sender's
+    /// unacknowledged messages: `(received, sending)`.
+    pub fn qsm_storage(&self) -> (usize, usize) {
+        (self.qsm.rx_bytes, self.qsm.tx_bytes)
+    }
+
+    /// The largest payload [`Node::multicast`] takes (one datagram).
+    pub fn max_multicast_payload(&self) -> usize {
+        self.integrity
+            .max_frame_len(self.mtu)
+            .saturating_sub(wire::Header::LEN + wire::RECORD_HEADER_LEN + mc::QSM_DATA_HEADER_LEN)
+    }
+
+    /// Multicasts `payload` to `group` (QSM §3): one copy per region the
+    /// group spans, per-sender FIFO and reliable at every live member.
+    /// Returns the message's per-group sequence number (from 1), which
+    /// members see in [`Event::GroupDelivered`].
+    ///
+    /// Errors change nothing: [`Error::UnknownGroup`]; [`Error::Oversized`]
+    /// above [`Node::max_multicast_payload`]; [`Error::Full`] when a
+    /// region's window of unacknowledged messages or the payload pool is
+    /// full (flow control: retry after the next acknowledgement).
+    pub fn multicast(
+        &mut self,
+        now: Instant,
+        group: GroupId,
+        payload: &[u8],
+    ) -> Result<u32, Error> {
+        self.now = self.now.max(now);
+        let gi = self.qsm.group_index(group).ok_or(Error::UnknownGroup)?;
+        if payload.len() > self.max_multicast_payload() {
+            return Err(Error::Oversized);
+        }
+        let mask = self.qsm.groups[gi].regions;
+        let bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * BLOCK_LEN;
+        let n = mask.count_ones() as usize;
+        let window = self.qsm.config.window.min(RING as u32);
+        let room = (0..self.qsm.regions.len()).all(|r| {
+            mask & (1 << r) == 0 || {
+                let st = &self.qsm.send[r];
+                st.unacked() < window
+                    && st.ring[st.next_seq as usize % RING].is_none()
+                    && st.next_seq < u32::MAX
+            }
+        }) && self.tx_pool_bytes + n * bytes <= self.pool_half()
+            && self.pool.free_bytes() >= n * bytes;
+        // A sender that is a member of the group delivers its own message
+        // at once (its own stream needs no recovery).
+        let local = (0..self.qsm.regions.len())
+            .any(|r| mask & (1 << r) != 0 && self.qsm.regions[r].contains(self.id));
+        if !room || (local && !self.inbox.can_fit(1, payload.len())) {
+            self.qsm.stats.refused += 1;
+            return Err(Error::Full);
+        }
+        let gseq = self.qsm.groups[gi].next_gseq;
+        self.qsm.groups[gi].next_gseq = gseq.wrapping_add(1).max(1);
+        if local {
+            let meta = EventMeta::GroupDelivered {
+                group,
+                sender: self.id,
+                seq: gseq,
+            };
+            self.inbox.push(meta, payload);
+            self.qsm.stats.delivered += 1;
+        }
+        for r in 0..self.qsm.regions.len() {
+            if mask & (1 << r) == 0 {
+                continue;
+            }
+            let Ok(handle) = self.pool.store(payload) else {
+                break; // unreachable after the room check
+            };
+            let st = &mut self.qsm.send[r];
+            if st.unacked() == 0 {
+                // The silence the fallback timer measures starts now.
+                st.progress_at = now;
+            }
+            let seq = st.next_seq;
+            st.ring[seq as usize % RING] = Some(SendSlot {
+                seq,
+                handle,
+                group: group.0,
+                gseq,
+                sent_at: now,
+            });
+            st.next_seq += 1;
+            self.tx_pool_bytes += bytes;
+            self.qsm.tx_bytes += bytes;
+            if let Some(s) = self.qsm.region_sink[r] {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+        }
+        self.qsm.stats.multicasts += 1;
+        Ok(gseq)
+    }
+
+    /// Frees every payload the QSM state holds.
+    fn qsm_release_storage(&mut self) {
+        for r in 0..MAX_REGIONS {
+            for i in 0..RING {
+                if let Some(slot) = self.qsm.send[r].ring[i].take() {
+                    let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
+                    self.pool.free(slot.handle);
+                    self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
+                }
+            }
+        }
+        for st in self.qsm.streams.iter_mut() {
+            for h in st.ring.iter_mut().filter_map(Option::take) {
+                self.pool.free(h.handle);
+            }
+        }
+        self.qsm.rx_bytes = 0;
+        self.qsm.tx_bytes = 0;
+    }
+
+    /// The sink of a QSM destination: a cluster peer's own sink, or one
+    /// from the spare capacity (allocated, or re-bound from an idle one).
+    /// O(SINKS).
+    pub(crate) fn qsm_sink(&mut self, dest: Destination) -> Option<usize> {
+        if let Destination::Peer(p) = dest {
+            if p == self.id {
+                return None;
+            }
+            if let Ok(s) = self.sink_index(dest) {
+                return Some(s);
+            }
+        }
+        let first = self.first_qsm_sink;
+        if let Some(s) = (first..self.sinks.len()).find(|&s| self.sinks[s].destination == dest) {
+            return Some(s);
+        }
+        if self.sinks.len() < SINKS {
+            let sink = Sink {
+                destination: dest,
+                port: new_port(self.scheduling),
+                control: ControlPolicy::default(),
+                registered: 0,
+                state: SinkState::Idle,
+            };
+            if self.sinks.push(sink).is_ok() {
+                return Some(self.sinks.len() - 1);
+            }
+        }
+        let reusable = (first..self.sinks.len()).find(|&s| {
+            let k = &self.sinks[s];
+            k.state == SinkState::Idle
+                && k.registered == 0
+                && k.port.buffer().is_empty()
+                && self.qsm.control[s].is_empty()
+                && self.qsm.recovery[s].is_empty()
+                && !self.qsm.region_sink.contains(&Some(s as u16))
+        })?;
+        self.sinks[reusable].destination = dest;
+        self.sinks[reusable].control = ControlPolicy::default();
+        Some(reusable)
+    }
+
+    /// Queues `work` for `to` and registers the matching feed.
+    fn qsm_queue(&mut self, to: NodeId, work: Work, now: Instant) {
+        let Some(s) = self.qsm_sink(Destination::Peer(to)) else {
+            self.qsm.stats.no_sink += 1;
+            return;
+        };
+        let (feed, ok) = match work {
+            Work::Token { .. } | Work::Ack { .. } => {
+                let q = &mut self.qsm.control[s];
+                (
+                    Feed::QsmControl,
+                    q.iter().any(|w| *w == work) || q.push_back(work).is_ok(),
+                )
+            }
+            Work::Request { .. } | Work::Forward { .. } => {
+                let q = &mut self.qsm.recovery[s];
+                (
+                    Feed::QsmRecovery,
+                    q.iter().any(|w| *w == work) || q.push_back(work).is_ok(),
+                )
+            }
+        };
+        if !ok {
+            self.qsm.stats.no_sink += 1;
+        }
+        self.register(s, feed, now);
+    }
+
+    /// The next QSM alarm.
+    pub(crate) fn qsm_deadline(&self) -> Option<Instant> {
+        self.qsm.next_tick
+    }
+
+    /// Periodic work: region leaders release tokens; senders re-multicast
+    /// a tail nobody acknowledged seeing.
+    pub(crate) fn qsm_tick(&mut self, now: Instant) {
+        let Some(t) = self.qsm.next_tick else {
+            return;
+        };
+        if t > now {
+            return;
+        }
+        // Two phases half a period apart: partition tokens, then the
+        // region token, which then finds fresh partition aggregates (a
+        // partition round takes a few ms; released together, the region
+        // token would always carry the previous period's).
+        let period = self.qsm.config.token_period;
+        let half = Duration::from_micros((period.as_micros() / 2).max(1));
+        let mut next = t + half;
+        if next <= now {
+            next = now + half;
+        }
+        self.qsm.next_tick = Some(next);
+        let region_phase = self.qsm.tick_phase;
+        self.qsm.tick_phase = !region_phase;
+        for r in 0..self.qsm.regions.len() {
+            if let Some(idx) = self.qsm.regions[r].index_of(self.id) {
+                if !region_phase && self.qsm.regions[r].is_partition_leader(idx) {
+                    self.qsm_release_token(r, 0, now);
+                }
+                if region_phase && idx == 0 {
+                    self.qsm_release_token(r, 1, now);
+                }
+            }
+            if !region_phase {
+                continue;
+            }
+            // A sender the region never acknowledged: it may have missed
+            // everything (no member has its stream, so no token entry).
+            let st = &mut self.qsm.send[r];
+            if st.acks == 0
+                && st.sent_upto > 0
+                && st.unacked() > 0
+                && now.saturating_since(st.progress_at) >= period + period + period + period
+            {
+                let from = st.last_max_seen.max(st.acked) + 1;
+                let to = st.sent_upto.min(from.saturating_add(TAIL_BURST - 1));
+                for seq in from..=to {
+                    if st.slot(seq).is_some() && !st.retransmit.iter().any(|&x| x == seq) {
+                        let _ = st.retransmit.push_back(seq);
+                    }
+                }
+                st.progress_at = now;
+                if let Some(s) = self.qsm.region_sink[r] {
+                    self.register(usize::from(s), Feed::QsmData, now);
+                }
+            }
+        }
+    }
+
+    /// The ring after this node at `level` (0: its partition, 1: the
+    /// partition leaders), `None` when it is alone on it.
+    fn qsm_ring_next(&self, r: usize, level: u8) -> Option<NodeId> {
+        let reg = &self.qsm.regions[r];
+        let idx = reg.index_of(self.id)?;
+        if level == 0 {
+            reg.partition_successor(idx)
+        } else {
+            reg.next_partition_leader(reg.partition_of(idx))
+        }
+    }
+
+    /// A partition leader (level 0) or the region leader (level 1) starts
+    /// round `round + 1`: the token is built from fresh state when the
+    /// successor's sink pulls it.
+    fn qsm_release_token(&mut self, r: usize, level: u8, now: Instant) {
+        let l = usize::from(level.min(1));
+        let round = self.qsm.leader[r][l].round.wrapping_add(1);
+        self.qsm.leader[r][l].round = round;
+        self.qsm.pending[r][l] = Some(TokenBuf {
+            round,
+            released_at: now.as_micros(),
+            entries: heapless::Vec::new(),
+        });
+        match self.qsm_ring_next(r, level) {
+            Some(next) => self.qsm_queue(
+                next,
+                Work::Token {
+                    region: r as u8,
+                    level,
+                },
+                now,
+            ),
+            None => {
+                // Alone on the ring: the round completes at once.
+                let entries = self.qsm_token_entries(r, level);
+                self.qsm.pending[r][l] = None;
+                self.qsm_round_complete(r, level, round, now.as_micros(), &entries, now);
+            }
+        }
+    }
+
+    /// Merges `mine` into the entry of the same sender, or adds it. When
+    /// the token already visited others (`first` false), they hold none of
+    /// a sender they had no entry for: its MaxContiguous is 0 (its ranges,
+    /// an intersection, stay `mine`'s).
+    fn qsm_merge_into(
+        entries: &mut heapless::Vec<TokenEntry, MAX_STREAMS>,
+        mine: &TokenEntry,
+        k: usize,
+        first: bool,
+    ) {
+        match entries.iter_mut().find(|e| e.sender == mine.sender) {
+            Some(e) => e.merge(mine, k),
+            None => {
+                let mut e = *mine;
+                if !first {
+                    e.max_contiguous = 0;
+                }
+                let _ = entries.push(e);
+            }
+        }
+    }
+
+    /// The pending token of region `r` at `level` with this node's fresh
+    /// state merged in (QSM §6: the token is made when the sink pulls it):
+    /// at level 0 its own receive state (a partition leader first seeds a
+    /// new token with what the region knows), at level 1 its partition's
+    /// last aggregate.
+    fn qsm_token_entries(&self, r: usize, level: u8) -> heapless::Vec<TokenEntry, MAX_STREAMS> {
+        let k = self.qsm.config.ranges;
+        let l = usize::from(level.min(1));
+        let pending = self.qsm.pending[r][l].as_ref();
+        let mut entries = pending.map(|p| p.entries.clone()).unwrap_or_default();
+        let idx = self.qsm.regions[r].index_of(self.id).unwrap_or(usize::MAX);
+        // The node that released this token (a partition leader at level 0,
+        // the region leader at level 1) builds it first, from nothing.
+        let first = if level == 0 {
+            self.qsm.regions[r].is_partition_leader(idx)
+        } else {
+            idx == 0
+        };
+        let fresh = first && pending.is_some_and(|p| p.entries.is_empty());
+        let region_info = &self.qsm.leader[r][1].last;
+        if level == 1 {
+            for pe in self.qsm.leader[r][0].last.iter() {
+                Self::qsm_merge_into(&mut entries, pe, k, first);
+            }
+            // Senders my partition knows nothing of: it holds none of theirs.
+            for e in entries.iter_mut() {
+                if !self.qsm.leader[r][0]
+                    .last
+                    .iter()
+                    .any(|p| p.sender == e.sender)
+                {
+                    let mut none = TokenEntry::member(e.sender, 0, e.max_seen);
+                    if let Some(range) = crate::qsm::SeqRange::new(1, e.max_seen) {
+                        none.add_missing(range, k);
+                    }
+                    e.merge(&none, k);
+                }
+            }
+            if idx == 0 && fresh {
+                // Garbage collection: the region stability of the last round.
+                for e in entries.iter_mut() {
+                    if let Some(i) = region_info.iter().find(|i| i.sender == e.sender) {
+                        e.stable = i.stable;
+                    }
+                }
+            }
+            return entries;
+        }
+        if fresh {
+            // A new partition round: what the region saw and holds stably.
+            for i in region_info.iter() {
+                // Neutral for the merge: MaxContiguous is a minimum and the
+                // ranges an intersection.
+                let mut seed = TokenEntry::member(i.sender, 0, i.max_seen);
+                seed.stable = i.stable;
+                if let Some(all) = crate::qsm::SeqRange::new(1, u32::MAX) {
+                    seed.add_missing(all, k);
+                }
+                seed.max_contiguous = u32::MAX;
+                let _ = entries.push(seed);
+            }
+        }
+        // Entries of senders this node has no stream of: it holds nothing
+        // (MaxContiguous 0, misses everything seen: the intersection stays).
+        for e in entries.iter_mut() {
+            if NodeId(e.sender) == self.id
+                || self.qsm.stream_index(r as u8, NodeId(e.sender)).is_some()
+            {
+                continue;
+            }
+            let mut mine = TokenEntry::member(e.sender, 0, e.max_seen);
+            if let Some(range) = crate::qsm::SeqRange::new(1, e.max_seen) {
+                mine.add_missing(range, k);
+            }
+            e.merge(&mine, k);
+        }
+        for st in self
+            .qsm
+            .streams
+            .iter()
+            .filter(|s| usize::from(s.region) == r)
+        {
+            let token_max = entries
+                .iter()
+                .find(|e| NodeId(e.sender) == st.sender)
+                .map_or(0, |e| e.max_seen);
+            let mine = TokenEntry::from_receiver(
+                st.sender.0,
+                st.mc,
+                st.max_seen,
+                token_max,
+                RING as u32,
+                k,
+                |s| st.has(s),
+            );
+            Self::qsm_merge_into(&mut entries, &mine, k, first);
+        }
+        entries
+    }
+
+    /// A round of region `r` at `level` came back to the node that
+    /// released it.
+    fn qsm_round_complete(
+        &mut self,
+        r: usize,
+        level: u8,
+        round: u32,
+        released_at: u64,
+        entries: &[TokenEntry],
+        now: Instant,
+    ) {
+        let rtt = now.as_micros().saturating_sub(released_at);
+        let stats = &mut self.qsm.stats;
+        if level == 0 {
+            stats.partition_rounds += 1;
+            stats.partition_rtt_sum_us += rtt;
+            stats.partition_rtt_max_us = stats.partition_rtt_max_us.max(rtt);
+            self.qsm.leader[r][0].last.clear();
+            for e in entries {
+                let _ = self.qsm.leader[r][0].last.push(*e);
+            }
+            // The partition leader is a member too: recovery and cleanup.
+            self.qsm_visit(r, entries, round, now);
+            return;
+        }
+        stats.rounds += 1;
+        stats.rtt_sum_us += rtt;
+        stats.rtt_max_us = stats.rtt_max_us.max(rtt);
+        self.qsm.leader[r][1].last.clear();
+        for e in entries {
+            let mut e = *e;
+            e.stable = e.max_contiguous; // stable in the whole region
+            let _ = self.qsm.leader[r][1].last.push(e);
+        }
+        for e in entries {
+            let sender = NodeId(e.sender);
+            if sender == self.id {
+                self.qsm_on_ack(r, e, round, now);
+            } else {
+                self.qsm_queue(
+                    sender,
+                    Work::Ack {
+                        region: r as u8,
+                        sender,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// Pulls the region sink's feed: re-multicasts first, then new messages,
+    /// as many as fit (messages of every group of the region share the datagram).
+    pub(crate) fn pull_qsm_data(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let Some(r) = self
+            .qsm
+            .region_sink
+            .iter()
+            .position(|x| *x == Some(s as u16))
+            .filter(|&r| r < self.qsm.regions.len())
+        else {
+            self.sinks[s].registered &= !Feed::QsmData.bit();
+            return Pulled::Done;
+        };
+        let region = self.qsm.regions[r].address.0;
+        let mut wrote = 0u32;
+        loop {
+            let st = &self.qsm.send[r];
+            let (seq, again) = if let Some(&q) = st.retransmit.front() {
+                (q, true)
+            } else if st.sent_upto.saturating_add(1) < st.next_seq {
+                (st.sent_upto + 1, false)
+            } else {
+                break;
+            };
+            let Some(slot) = st.slot(seq).copied() else {
+                let st = &mut self.qsm.send[r];
+                if again {
+                    st.retransmit.pop_front();
+                } else {
+                    st.sent_upto = seq;
+                }
+                continue;
+            };
+            let len = slot.handle.len();
+            let pool = &self.pool;
+            let me = self.id.0;
+            let ok = w
+                .push_with(mc::KIND_QSM_DATA, mc::QSM_DATA_HEADER_LEN + len, |body| {
+                    mc::write_data_header(body, region, me, seq, slot.group, slot.gseq);
+                    if let Some(b) = body.get_mut(mc::QSM_DATA_HEADER_LEN..) {
+                        pool.read(slot.handle, b);
+                    }
+                })
+                .is_ok();
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            let st = &mut self.qsm.send[r];
+            if again {
+                st.retransmit.pop_front();
+                self.qsm.stats.remulticasts += 1;
+            } else {
+                st.sent_upto = seq;
+            }
+        }
+        self.sinks[s].registered &= !Feed::QsmData.bit();
+        Pulled::Done
+    }
+
+    /// Pulls tokens and acknowledgements queued for sink `s`.
+    pub(crate) fn pull_qsm_control(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let mut wrote = 0u32;
+        while let Some(work) = self.qsm.control.get(s).and_then(|q| q.front().copied()) {
+            let ok = match work {
+                Work::Token { region, level } => {
+                    let r = usize::from(region);
+                    let l = usize::from(level.min(1));
+                    match self.qsm.pending.get(r).and_then(|p| p[l].as_ref()) {
+                        Some(p) if r < self.qsm.regions.len() => {
+                            let (round, released_at) = (p.round, p.released_at);
+                            let entries = self.qsm_token_entries(r, level);
+                            let address = self.qsm.regions[r].address.0;
+                            let len = mc::QSM_TOKEN_HEADER_LEN + mc::entries_len(&entries);
+                            let ok = w
+                                .push_with(mc::KIND_QSM_TOKEN, len, |b| {
+                                    mc::write_token_body(
+                                        b,
+                                        address,
+                                        round,
+                                        released_at,
+                                        level,
+                                        &entries,
+                                    )
+                                })
+                                .is_ok();
+                            if ok {
+                                self.qsm.pending[r][l] = None;
+                            }
+                            ok
+                        }
+                        _ => true, // nothing to pass on any more
+                    }
+                }
+                Work::Ack { region, sender } => {
+                    let r = usize::from(region);
+                    match self.qsm.leader.get(r).map(|l| &l[1]) {
+                        Some(l) if r < self.qsm.regions.len() => {
+                            let mut one: heapless::Vec<TokenEntry, 1> = heapless::Vec::new();
+                            if let Some(e) = l.last.iter().find(|e| NodeId(e.sender) == sender) {
+                                let _ = one.push(*e);
+                            }
+                            let address = self.qsm.regions[r].address.0;
+                            let round = l.round;
+                            let len = mc::QSM_ACK_HEADER_LEN + mc::entries_len(&one);
+                            w.push_with(mc::KIND_QSM_ACK, len, |b| {
+                                mc::write_ack_body(b, address, round, &one)
+                            })
+                            .is_ok()
+                        }
+                        _ => true,
+                    }
+                }
+                _ => true,
+            };
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            self.qsm.control[s].pop_front();
+        }
+        self.sinks[s].registered &= !Feed::QsmControl.bit();
+        Pulled::Done
+    }
+
+    /// Pulls requests and forwards queued for sink `s`.
+    pub(crate) fn pull_qsm_recovery(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        let mut wrote = 0u32;
+        while let Some(work) = self.qsm.recovery.get(s).and_then(|q| q.front().copied()) {
+            let ok = match work {
+                Work::Request {
+                    region,
+                    sender,
+                    first,
+                    count,
+                } => w
+                    .push(&RecordRepr::QsmRequest {
+                        region,
+                        sender: sender.0,
+                        first,
+                        count,
+                    })
+                    .is_ok(),
+                Work::Forward { stream, seq } => {
+                    match self
+                        .qsm
+                        .streams
+                        .get(usize::from(stream))
+                        .and_then(|st| st.held(seq).map(|h| (st, *h)))
+                    {
+                        Some((st, h)) => {
+                            let region = self
+                                .qsm
+                                .regions
+                                .get(usize::from(st.region))
+                                .map_or(0, |r| r.address.0);
+                            let sender = st.sender.0;
+                            let pool = &self.pool;
+                            let len = h.handle.len();
+                            let ok = w
+                                .push_with(
+                                    mc::KIND_QSM_DATA,
+                                    mc::QSM_DATA_HEADER_LEN + len,
+                                    |body| {
+                                        mc::write_data_header(
+                                            body, region, sender, h.seq, h.group, h.gseq,
+                                        );
+                                        if let Some(b) = body.get_mut(mc::QSM_DATA_HEADER_LEN..) {
+                                            pool.read(h.handle, b);
+                                        }
+                                    },
+                                )
+                                .is_ok();
+                            if ok {
+                                self.qsm.stats.forwards += 1;
+                            }
+                            ok
+                        }
+                        None => true, // dropped meanwhile: nothing to send
+                    }
+                }
+                _ => true,
+            };
+            if !ok {
+                return if wrote == 0 {
+                    Pulled::NoRoom
+                } else {
+                    Pulled::Partial
+                };
+            }
+            wrote += 1;
+            self.qsm.recovery[s].pop_front();
+        }
+        self.sinks[s].registered &= !Feed::QsmRecovery.bit();
+        Pulled::Done
+    }
+
+    /// Applies a QSM record from `from`.
+    pub(crate) fn qsm_apply(&mut self, now: Instant, from: NodeId, rec: RecordRepr<'_>) {
+        if !self.qsm.is_active() {
+            return;
+        }
+        match rec {
+            RecordRepr::QsmData {
+                region,
+                sender,
+                seq,
+                group,
+                gseq,
+                payload,
+            } => self.qsm_on_data(region, NodeId(sender), seq, group, gseq, payload),
+            RecordRepr::QsmToken {
+                region,
+                round,
+                released_at,
+                level,
+                entries,
+            } => self.qsm_on_token(now, from, region, round, released_at, level, entries),
+            RecordRepr::QsmRequest {
+                region,
+                sender,
+                first,
+                count,
+            } => self.qsm_on_request(now, from, region, NodeId(sender), first, count),
+            RecordRepr::QsmAck {
+                region,
+                round,
+                entries,
+            } => {
+                // Only the region leader aggregates a round: an ack from
+                // anyone else could free messages the region still needs.
+                if let Some(r) = self
+                    .qsm
+                    .region_by_address(region)
+                    .filter(|&r| self.qsm.regions[r].leader() == Some(from))
+                {
+                    if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
+                        self.qsm_on_ack(r, &e, round, now);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The stream of `(r, sender)`, created if there is room.
+    fn qsm_stream(&mut self, r: usize, sender: NodeId) -> Option<usize> {
+        if let Some(i) = self.qsm.stream_index(r as u8, sender) {
+            return Some(i);
+        }
+        self.qsm
+            .streams
+            .push(RecvStream::new(r as u8, sender))
+            .ok()?;
+        Some(self.qsm.streams.len() - 1)
+    }
+
+    fn qsm_on_data(
+        &mut self,
+        region: u32,
+        sender: NodeId,
+        seq: u32,
+        group: u32,
+        gseq: u32,
+        payload: &[u8],
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        if sender == self.id || seq == 0 || !self.qsm.regions[r].contains(self.id) {
+            return;
+        }
+        let Some(i) = self.qsm_stream(r, sender) else {
+            self.qsm.stats.dropped += 1;
+            return;
+        };
+        let st = &self.qsm.streams[i];
+        if st.has(seq) {
+            self.qsm.stats.duplicates += 1;
+            return;
+        }
+        if seq > st.mc.saturating_add(RING as u32) {
+            self.qsm.stats.dropped += 1;
+            return;
+        }
+        let slot = seq as usize % RING;
+        if let Some(old) = st.ring[slot] {
+            if !old.delivered {
+                self.qsm.stats.dropped += 1;
+                return;
+            }
+        }
+        let bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * BLOCK_LEN;
+        if self.qsm.rx_bytes + bytes > self.pool_half() || self.pool.free_bytes() < bytes {
+            self.qsm.stats.dropped += 1;
+            return;
+        }
+        let Ok(handle) = self.pool.store(payload) else {
+            self.qsm.stats.dropped += 1;
+            return;
+        };
+        if let Some(old) = self.qsm.streams[i].ring[slot].take() {
+            // A cached copy old enough to be overwritten: its holder role ends early.
+            self.pool.free(old.handle);
+            self.qsm.rx_bytes = self
+                .qsm
+                .rx_bytes
+                .saturating_sub(Pool::<BLOCKS>::blocks_for(old.handle.len()) * BLOCK_LEN);
+            self.qsm.stats.evicted += 1;
+        }
+        self.qsm.rx_bytes += bytes;
+        let st = &mut self.qsm.streams[i];
+        st.ring[slot] = Some(Held {
+            seq,
+            handle,
+            group,
+            gseq,
+            delivered: false,
+        });
+        st.max_seen = st.max_seen.max(seq);
+        while st.held(st.mc.saturating_add(1)).is_some() && st.mc < u32::MAX {
+            st.mc += 1;
+        }
+        self.qsm_try_deliver();
+    }
+
+    /// Delivers what is contiguous, in stream order, while the inbox has
+    /// room; a holder keeps its copy for recovery, others free it.
+    pub(crate) fn qsm_try_deliver(&mut self) {
+        for i in 0..self.qsm.streams.len() {
+            let (r, sender) = (
+                usize::from(self.qsm.streams[i].region),
+                self.qsm.streams[i].sender,
+            );
+            let Some(region) = self.qsm.regions.get(r) else {
+                continue;
+            };
+            let Some(idx) = region.index_of(self.id) else {
+                continue;
+            };
+            let part = region.partition(region.partition_of(idx));
+            let replication = self.qsm.config.replication;
+            let mut budget = RING;
+            while budget > 0 {
+                budget -= 1;
+                let st = &self.qsm.streams[i];
+                if st.delivered >= st.mc {
+                    break;
+                }
+                let seq = st.delivered + 1;
+                let Some(h) = st.held(seq).copied() else {
+                    break;
+                };
+                if !self.inbox.can_fit(1, h.handle.len()) {
+                    return;
+                }
+                let pool = &self.pool;
+                let meta = EventMeta::GroupDelivered {
+                    group: GroupId(h.group),
+                    sender,
+                    seq: h.gseq,
+                };
+                self.inbox.push_with(meta, h.handle.len(), |b| {
+                    pool.read(h.handle, b);
+                });
+                self.qsm.stats.delivered += 1;
+                let holder = cache::is_holder(sender, seq, part, replication, self.id);
+                let st = &mut self.qsm.streams[i];
+                st.delivered = seq;
+                let slot = seq as usize % RING;
+                if holder {
+                    if let Some(x) = st.ring[slot].as_mut() {
+                        x.delivered = true;
+                    }
+                } else if let Some(x) = st.ring[slot].take() {
+                    self.pool.free(x.handle);
+                    self.qsm.rx_bytes = self
+                        .qsm
+                        .rx_bytes
+                        .saturating_sub(Pool::<BLOCKS>::blocks_for(x.handle.len()) * BLOCK_LEN);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn qsm_on_token(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        region: u32,
+        round: u32,
+        released_at: u64,
+        level: u8,
+        entries: EntryList<'_>,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
+            return;
+        };
+        let reg = &self.qsm.regions[r];
+        let part_leader = reg.is_partition_leader(idx);
+        if level == 1 && !part_leader {
+            return; // only partition leaders are on that ring
+        }
+        // Only from the predecessor on the ring: a stray token with a huge
+        // round number would otherwise make members ignore the real ones.
+        let pred = if level == 0 {
+            reg.partition_predecessor(idx)
+        } else {
+            reg.previous_partition_leader(reg.partition_of(idx))
+        };
+        if pred != Some(from) {
+            return;
+        }
+        let l = usize::from(level.min(1));
+        let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
+        for e in entries.iter() {
+            let _ = list.push(e);
+        }
+        let releaser = if level == 0 { part_leader } else { idx == 0 };
+        if releaser {
+            // Back where it started: the round is complete (older rounds are stale).
+            if round != self.qsm.leader[r][l].round || self.qsm.pending[r][l].is_some() {
+                return;
+            }
+            self.qsm_round_complete(r, level, round, released_at, &list, now);
+            return;
+        }
+        if round <= self.qsm.leader[r][l].round && self.qsm.leader[r][l].round != 0 {
+            return; // a duplicate or an overtaken round
+        }
+        self.qsm.leader[r][l].round = round;
+        self.qsm.pending[r][l] = Some(TokenBuf {
+            round,
+            released_at,
+            entries: list.clone(),
+        });
+        if level == 0 {
+            self.qsm_visit(r, &list, round, now);
+        } else {
+            // What the region knows, for this partition's next tokens.
+            self.qsm.leader[r][1].last = list;
+        }
+        if let Some(next) = self.qsm_ring_next(r, level) {
+            self.qsm_queue(
+                next,
+                Work::Token {
+                    region: r as u8,
+                    level,
+                },
+                now,
+            );
+        }
+    }
+
+    /// What a member does when the token visits: drop cached copies the
+    /// token reports stable, and ask for what it misses, as locally as
+    /// possible. Bounded by `requests_per_visit` and the ring sizes.
+    fn qsm_visit(&mut self, r: usize, entries: &[TokenEntry], round: u32, now: Instant) {
+        let mut budget = self.qsm.config.requests_per_visit;
+        // Streams of senders the token knows about and this node does not.
+        for e in entries {
+            if NodeId(e.sender) != self.id && e.max_seen > 0 {
+                let _ = self.qsm_stream(r, NodeId(e.sender));
+            }
+        }
+        // Every stream of the region, with or without an entry yet (a
+        // member early in the ring may be the first to know a sender).
+        for i in 0..self.qsm.streams.len() {
+            if usize::from(self.qsm.streams[i].region) != r {
+                continue;
+            }
+            let sender = self.qsm.streams[i].sender;
+            let (max_seen, stable) = entries
+                .iter()
+                .find(|e| NodeId(e.sender) == sender)
+                .map_or((0, 0), |e| (e.max_seen, e.stable));
+            let max_seen = max_seen.max(self.qsm.streams[i].max_seen);
+            // Cleanup: cached copies stable in the region.
+            let st = &mut self.qsm.streams[i];
+            let upto = stable
+                .min(st.delivered)
+                .min(st.cleaned.saturating_add(RING as u32));
+            let mut freed = 0usize;
+            let mut n = 0u64;
+            for seq in st.cleaned.saturating_add(1)..=upto {
+                let slot = seq as usize % RING;
+                if st.ring[slot].is_some_and(|h| h.seq == seq && h.delivered) {
+                    if let Some(h) = st.ring[slot].take() {
+                        self.pool.free(h.handle);
+                        freed += Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN;
+                        n += 1;
+                    }
+                }
+            }
+            st.cleaned = st.cleaned.max(upto);
+            self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
+            self.qsm.stats.cleaned += n;
+            // Recovery requests, grouped in runs with the same target.
+            let st = &self.qsm.streams[i];
+            let top = max_seen.min(st.mc.saturating_add(RING as u32));
+            let mut runs: heapless::Vec<(RecoveryTarget, u32, u16), 64> = heapless::Vec::new();
+            let mut seq = st.mc.saturating_add(1);
+            while seq <= top && budget > 0 {
+                if !st.has(seq) {
+                    let Some(t) = recovery_target(
+                        &self.qsm.regions[r],
+                        self.id,
+                        sender,
+                        seq,
+                        self.qsm.config.replication,
+                        round,
+                    ) else {
+                        break;
+                    };
+                    budget -= 1;
+                    match runs.last_mut() {
+                        Some((lt, first, count))
+                            if *lt == t
+                                && first.saturating_add(u32::from(*count)) == seq
+                                && *count < MAX_REQUEST =>
+                        {
+                            *count += 1
+                        }
+                        _ => {
+                            if runs.push((t, seq, 1)).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                if seq == u32::MAX {
+                    break;
+                }
+                seq += 1;
+            }
+            let address = self.qsm.regions[r].address.0;
+            for (t, first, count) in runs {
+                let to = match t {
+                    RecoveryTarget::Peer(n) => {
+                        self.qsm.stats.requests_peer += 1;
+                        n
+                    }
+                    RecoveryTarget::Partition(n) => {
+                        self.qsm.stats.requests_partition += 1;
+                        n
+                    }
+                    // The sender acts on the token's lost ranges instead.
+                    RecoveryTarget::Sender(_) => continue,
+                };
+                self.qsm_queue(
+                    to,
+                    Work::Request {
+                        region: address,
+                        sender,
+                        first,
+                        count,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    fn qsm_on_request(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        region: u32,
+        sender: NodeId,
+        first: u32,
+        count: u16,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        let count = u32::from(count.min(MAX_REQUEST));
+        let last = first.saturating_add(count - 1);
+        if sender == self.id {
+            // The whole region may have missed it: multicast it again.
+            let st = &mut self.qsm.send[r];
+            for seq in first..=last {
+                if seq > st.acked
+                    && st.slot(seq).is_some()
+                    && !st.retransmit.iter().any(|&x| x == seq)
+                    && st.retransmit.push_back(seq).is_err()
+                {
+                    break;
+                }
+            }
+            if let Some(s) = self.qsm.region_sink[r] {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+            return;
+        }
+        let Some(i) = self.qsm.stream_index(r as u8, sender) else {
+            return;
+        };
+        for seq in first..=last {
+            if self.qsm.streams[i].held(seq).is_some() {
+                self.qsm_queue(
+                    from,
+                    Work::Forward {
+                        stream: i as u8,
+                        seq,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    /// The region's aggregate reached the sender: free what is stable
+    /// (flow control opens), note progress for the tail rule.
+    fn qsm_on_ack(&mut self, r: usize, e: &TokenEntry, round: u32, now: Instant) {
+        let Some(st) = self.qsm.send.get_mut(r) else {
+            return;
+        };
+        st.acks += 1;
+        let stable = e.max_contiguous.min(st.sent_upto);
+        let mut freed = 0usize;
+        let (mut acked, mut lat_sum, mut lat_max) = (0u64, 0u64, 0u64);
+        let upto = stable.min(st.acked.saturating_add(RING as u32));
+        for seq in st.acked.saturating_add(1)..=upto {
+            let slot = seq as usize % RING;
+            if st.ring[slot].is_some_and(|x| x.seq == seq) {
+                if let Some(x) = st.ring[slot].take() {
+                    self.pool.free(x.handle);
+                    freed += Pool::<BLOCKS>::blocks_for(x.handle.len()) * BLOCK_LEN;
+                    let lat = now.saturating_since(x.sent_at).as_micros();
+                    acked += 1;
+                    lat_sum += lat;
+                    lat_max = lat_max.max(lat);
+                }
+            }
+        }
+        if upto > st.acked || e.max_seen > st.last_max_seen {
+            st.progress_at = now;
+        }
+        st.acked = st.acked.max(upto);
+        st.last_max_seen = st.last_max_seen.max(e.max_seen.min(st.sent_upto));
+        // Silent tail: messages older than a whole round nobody has seen.
+        let mut tail = false;
+        if st.mark_round == 0 || round >= st.mark_round.saturating_add(2) {
+            if st.mark_round != 0 && e.max_seen < st.mark_sent {
+                let from = e.max_seen.max(st.acked).saturating_add(1);
+                let to = st.mark_sent.min(from.saturating_add(TAIL_BURST - 1));
+                for seq in from..=to {
+                    if st.slot(seq).is_some()
+                        && !st.retransmit.iter().any(|&x| x == seq)
+                        && st.retransmit.push_back(seq).is_ok()
+                    {
+                        tail = true;
+                    }
+                }
+            }
+            st.mark_round = round.max(1);
+            st.mark_sent = st.sent_upto;
+        }
+        // Sender recovery: what the whole region missed goes out again.
+        let mut lost = 0u64;
+        'ranges: for rg in e.ranges() {
+            let lo = rg.lo.max(st.acked.saturating_add(1));
+            let hi = rg.hi.min(st.sent_upto);
+            for seq in lo..=hi {
+                if st.slot(seq).is_some() && !st.retransmit.iter().any(|&x| x == seq) {
+                    if st.retransmit.push_back(seq).is_err() {
+                        break 'ranges;
+                    }
+                    lost += 1;
+                }
+            }
+        }
+        if lost > 0 || tail {
+            if let Some(s) = self.qsm.region_sink.get(r).copied().flatten() {
+                self.register(usize::from(s), Feed::QsmData, now);
+            }
+        }
+        self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(freed);
+        self.qsm.tx_bytes = self.qsm.tx_bytes.saturating_sub(freed);
+        let s = &mut self.qsm.stats;
+        s.lost_reported += lost;
+        s.acked += acked;
+        s.ack_latency_sum_us += lat_sum;
+        s.ack_latency_max_us = s.ack_latency_max_us.max(lat_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qsm::{SeqRange, TokenEntry};
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    type Q = Node<16, 16, 32, 256, 16384, 1500, 64, 32>;
+
+    /// Hostile QSM records from anyone, with extreme values, interleaved
+    /// with timers, transmissions and deliveries: nothing panics, storage
+    /// accounting stays within the pool, and work stays bounded.
+    #[test]
+    fn hostile_records_never_panic() {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let members = [NodeId(3)];
+                let cfg = Config {
+                    mtu: 1500,
+                    qsm: QsmConfig {
+                        token_period: Duration::from_millis(5),
+                        partition_size: 3,
+                        ..QsmConfig::default()
+                    },
+                    ..Config::new(NodeId(3), &members)
+                };
+                let mut n = Box::new(Q::new(&cfg, Instant::ZERO).unwrap());
+                let rm: Vec<NodeId> = (1..=8).map(NodeId).collect();
+                let views = [
+                    RegionView {
+                        address: GroupId(77),
+                        members: &rm,
+                    },
+                    RegionView {
+                        address: GroupId(78),
+                        members: &rm[..1],
+                    },
+                ];
+                let groups = [
+                    GroupView {
+                        group: GroupId(1),
+                        regions: 1,
+                    },
+                    GroupView {
+                        group: GroupId(2),
+                        regions: 3,
+                    },
+                ];
+                n.install_groups(Instant::ZERO, 1, &views, &groups).unwrap();
+                let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+                let mut rnd = move || {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x
+                };
+                let pick = |v: u64| -> u32 {
+                    match v % 8 {
+                        0 => 0,
+                        1 => 1,
+                        2 => u32::MAX,
+                        3 => u32::MAX - 1,
+                        4 => 31 + (v >> 8) as u32 % 4,
+                        _ => (v >> 8) as u32 % 80,
+                    }
+                };
+                let mut buf = [0u8; 1500];
+                let mut now = Instant::ZERO;
+                let payload = [7u8; 300];
+                for step in 0..30_000u64 {
+                    now += Duration::from_micros(rnd() % 400);
+                    let from = NodeId((rnd() % 10) as u16);
+                    let region = if rnd() % 5 == 0 {
+                        99
+                    } else {
+                        77 + (rnd() % 2) as u32
+                    };
+                    let sender = (rnd() % 10) as u16;
+                    let rec = match rnd() % 4 {
+                        0 => RecordRepr::QsmData {
+                            region,
+                            sender,
+                            seq: pick(rnd()),
+                            group: (rnd() % 3) as u32,
+                            gseq: pick(rnd()),
+                            payload: &payload[..(rnd() % 300) as usize],
+                        },
+                        1 => RecordRepr::QsmRequest {
+                            region,
+                            sender,
+                            first: pick(rnd()),
+                            count: (rnd() % 70) as u16 + 1,
+                        },
+                        k => {
+                            let mut es = [TokenEntry::default(); 3];
+                            for e in es.iter_mut() {
+                                *e = TokenEntry::member(
+                                    (rnd() % 10) as u16,
+                                    pick(rnd()),
+                                    pick(rnd()),
+                                );
+                                e.stable = pick(rnd());
+                                let lo = pick(rnd());
+                                if let Some(r) = SeqRange::new(lo, lo.saturating_add(pick(rnd()))) {
+                                    e.add_missing(r, 4);
+                                }
+                            }
+                            let mut eb = [0u8; 512];
+                            let len = mc::write_entries(&mut eb, &es);
+                            let entries = EntryList::new(&eb[..len]).unwrap();
+                            let rec = if k == 2 {
+                                RecordRepr::QsmToken {
+                                    region,
+                                    round: pick(rnd()),
+                                    released_at: rnd() % 1_000_000,
+                                    level: (rnd() % 2) as u8,
+                                    entries,
+                                }
+                            } else {
+                                RecordRepr::QsmAck {
+                                    region,
+                                    round: pick(rnd()),
+                                    entries,
+                                }
+                            };
+                            n.qsm_apply(now, from, rec);
+                            continue;
+                        }
+                    };
+                    n.qsm_apply(now, from, rec);
+                    if step % 7 == 0 {
+                        let _ = n.multicast(now, GroupId(1 + (rnd() % 2) as u32), &payload[..100]);
+                    }
+                    if step % 5 == 0 {
+                        n.handle_timeout(now);
+                        while n.poll_transmit(now, &mut buf).is_ok() {}
+                    }
+                    while n.poll_event().is_some() {}
+                    let (rx, tx) = n.qsm_storage();
+                    assert!(rx + tx <= 256 * crate::pool::BLOCK_LEN);
+                }
+                // The records did reach the protocol.
+                let st = n.qsm_stats();
+                assert!(
+                    st.delivered > 0 && st.duplicates > 0 && st.multicasts > 0,
+                    "{st:?}"
+                );
+                assert!(st.forwards > 0 || st.remulticasts > 0, "{st:?}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}

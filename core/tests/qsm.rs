@@ -1,0 +1,523 @@
+//! QSM in the simulator (QSM §3, §5.3): senders and receivers in one
+//! region with loss, duplication and reordering; every live member
+//! delivers every message in per-sender FIFO order, checked with the shared
+//! property checker (non-uniform reliable multicast + FIFO).
+
+#![cfg(feature = "std")]
+
+use phasecast_core::addr::{GroupId, NodeId};
+use phasecast_core::node::{Config, Error, Node};
+use phasecast_core::qsm::{GroupView, QsmConfig, RegionView};
+use phasecast_core::sim::check::{Checks, History, MsgId};
+use phasecast_core::sim::Latency;
+use phasecast_core::sim::{AppResult, LinkConfig, NodeEvent, Sim, SimConfig};
+use phasecast_core::time::{Duration, Instant};
+
+/// 32 sinks, 512 KiB of payload storage, 2048 groups, rings of 256.
+type QNode = Node<32, 64, 64, 4096, 262_144, 1500, 2048, 256>;
+
+const REGION: GroupId = GroupId(1000);
+
+struct Setup {
+    receivers: Vec<NodeId>,
+    senders: Vec<NodeId>,
+    groups: u32,
+    qsm: QsmConfig,
+    link: LinkConfig,
+    seed: u64,
+}
+
+fn build(s: &Setup) -> Sim<Box<QNode>> {
+    let total = (s.receivers.len() + s.senders.len()) as u16;
+    let mut cfg = SimConfig::new(total, s.seed);
+    cfg.link = s.link;
+    cfg.mtu = 1500;
+    let receivers = s.receivers.clone();
+    let groups: Vec<GroupView> = (1..=s.groups)
+        .map(|g| GroupView {
+            group: GroupId(g),
+            regions: 1,
+        })
+        .collect();
+    let qsm = s.qsm;
+    let mut sim = Sim::new(cfg, move |id, seed| {
+        let members = [id];
+        let config = Config {
+            mtu: 1500,
+            seed,
+            qsm,
+            ..Config::new(id, &members)
+        };
+        let mut n = Box::new(QNode::new(&config, Instant::ZERO).expect("config"));
+        n.install_groups(
+            Instant::ZERO,
+            1,
+            &[RegionView {
+                address: REGION,
+                members: &receivers,
+            }],
+            &groups,
+        )
+        .expect("view");
+        n
+    });
+    sim.set_group(REGION, &s.receivers);
+    sim
+}
+
+fn payload(sender: NodeId, i: u64, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len.max(10)];
+    p[0..2].copy_from_slice(&sender.0.to_be_bytes());
+    p[2..10].copy_from_slice(&i.to_be_bytes());
+    for (k, b) in p.iter_mut().enumerate().skip(10) {
+        *b = (i as usize + k) as u8;
+    }
+    p
+}
+
+/// Schedules `count` multicasts per sender, one every `gap`, to groups in
+/// round robin; `Full` is retried (backpressure).
+fn schedule(sim: &mut Sim<Box<QNode>>, s: &Setup, count: u64, gap: Duration, len: usize) {
+    for &sender in &s.senders {
+        for i in 0..count {
+            let group = GroupId(1 + (i % u64::from(s.groups)) as u32);
+            let p = payload(sender, i, len);
+            sim.app_at(
+                sender,
+                Instant::ZERO + Duration::from_millis(10) + gap * i,
+                Box::new(
+                    move |n: &mut Box<QNode>, now| match n.multicast(now, group, &p) {
+                        Ok(_) => AppResult::Done,
+                        Err(Error::Full) => AppResult::Retry,
+                        Err(e) => panic!("multicast: {e:?}"),
+                    },
+                ),
+            );
+        }
+    }
+}
+
+/// Checks every receiver delivered every message once, in per-sender
+/// order, with the right payload and per-group numbers.
+fn verify(sim: &Sim<Box<QNode>>, s: &Setup, count: u64, len: usize) {
+    let mut h = History::new();
+    for &sender in &s.senders {
+        for i in 0..count {
+            h.record_broadcast(sender.0, MsgId::new(sender.0, i), payload(sender, i, len));
+        }
+        // Senders are not members of the group: like a crashed process,
+        // nothing is required of their deliveries.
+        h.record_crash(sender.0);
+    }
+    let mut per_node: std::collections::BTreeMap<u16, Vec<(GroupId, NodeId, u32, u64)>> =
+        Default::default();
+    for (_, node, ev) in sim.events() {
+        if let NodeEvent::GroupDelivered {
+            group,
+            sender,
+            seq,
+            payload,
+        } = ev
+        {
+            let i = u64::from_be_bytes(payload[2..10].try_into().unwrap());
+            h.record_delivery(node.0, None, MsgId::new(sender.0, i), payload.clone());
+            per_node
+                .entry(node.0)
+                .or_default()
+                .push((*group, *sender, *seq, i));
+        }
+    }
+    let report = h.check(Checks {
+        integrity: true,
+        agreement: true,
+        fifo: true,
+        uniform: false,
+        ..Checks::NONE
+    });
+    assert!(report.is_ok(), "{report}");
+    for r in &s.receivers {
+        let got = per_node.get(&r.0).map_or(0, Vec::len) as u64;
+        assert_eq!(
+            got,
+            count * s.senders.len() as u64,
+            "receiver {} delivered {got}",
+            r.0
+        );
+        // Per-group numbers: the k-th message of a sender to group g is g's k-th.
+        for (g, sender, seq, i) in &per_node[&r.0] {
+            let _ = sender;
+            let k = i / u64::from(s.groups) + 1;
+            assert_eq!(u64::from(*seq), k, "group {} msg {i}", g.0);
+        }
+    }
+}
+
+/// Nodes are built on the stack before being boxed: run on a big one.
+fn big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(f)
+        .expect("thread")
+        .join()
+        .expect("test body");
+}
+
+fn lan() -> LinkConfig {
+    LinkConfig::with_latency(Latency::Uniform(
+        Duration::from_micros(200),
+        Duration::from_micros(400),
+    ))
+}
+
+fn fast_tokens() -> QsmConfig {
+    QsmConfig {
+        token_period: Duration::from_millis(50),
+        partition_size: 5,
+        replication: 2,
+        window: 128,
+        ..QsmConfig::default()
+    }
+}
+
+#[test]
+fn undisturbed_one_sender_delivers_everything_in_order() {
+    big_stack(undisturbed);
+}
+
+fn undisturbed() {
+    let s = Setup {
+        receivers: (1..=12).map(NodeId).collect(),
+        senders: vec![NodeId(0)],
+        groups: 3,
+        qsm: fast_tokens(),
+        link: lan(),
+        seed: 1,
+    };
+    let mut sim = build(&s);
+    schedule(&mut sim, &s, 300, Duration::from_micros(500), 1000);
+    sim.run_until(Instant::ZERO + Duration::from_secs(3));
+    verify(&sim, &s, 300, 1000);
+    let st = sim.node(NodeId(0)).qsm_stats();
+    assert_eq!(st.multicasts, 300);
+    assert_eq!(st.acked, 300, "the region acknowledged everything: {st:?}");
+    assert_eq!(sim.node(NodeId(0)).qsm_pending(), 0);
+    // The leader completed rounds and measured their round trip.
+    let leader = sim.node(NodeId(1)).qsm_stats();
+    assert!(leader.rounds > 10, "{leader:?}");
+    // Cleanup: every cached copy was dropped once stable in the region.
+    let mut cleaned = 0;
+    for r in &s.receivers {
+        let n = sim.node(*r);
+        assert_eq!(n.qsm_stats().delivered, 300);
+        assert_eq!(n.qsm_storage(), (0, 0), "node {} still holds copies", r.0);
+        cleaned += n.qsm_stats().cleaned + n.qsm_stats().evicted;
+    }
+    // 3 partitions x 2 holders x 300 messages were cached, then dropped
+    // (a few evicted from the ring by newer messages before the token said
+    // they were stable).
+    assert_eq!(cleaned, 3 * 2 * 300);
+    assert_eq!(sim.node(NodeId(0)).qsm_storage(), (0, 0));
+}
+
+/// Senders that are members of the group deliver their own messages and
+/// each other's, in FIFO order, under loss.
+#[test]
+fn senders_that_are_members_deliver_everything() {
+    big_stack(|| {
+        let mut link = lan();
+        link.loss = 0.03;
+        link.duplicate = 0.02;
+        link.reorder = 0.05;
+        for seed in 11..=16 {
+            let s = Setup {
+                receivers: (0..=8).map(NodeId).collect(),
+                senders: vec![NodeId(0), NodeId(1)],
+                groups: 3,
+                qsm: fast_tokens(),
+                link,
+                seed,
+            };
+            let mut sim = build(&s);
+            schedule(&mut sim, &s, 150, Duration::from_millis(1), 500);
+            sim.run_until(Instant::ZERO + Duration::from_secs(5));
+            verify(&sim, &s, 150, 500);
+        }
+    });
+}
+
+/// A whole partition misses messages: its holders get them from the
+/// caching partition (partition recovery); the rest of the partition from
+/// them (peer recovery).
+#[test]
+fn a_partition_recovers_from_the_caching_partition() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=15).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 2,
+            qsm: fast_tokens(),
+            link: lan(),
+            seed: 7,
+        };
+        let mut sim = build(&s);
+        // Partition 0 is nodes 1..=5: cut the sender from them for 100 ms.
+        let (a, b) = (
+            Instant::ZERO + Duration::from_millis(50),
+            Instant::ZERO + Duration::from_millis(150),
+        );
+        for r in 1..=5 {
+            sim.cut(NodeId(0), NodeId(r), a, b);
+        }
+        schedule(&mut sim, &s, 200, Duration::from_millis(1), 800);
+        sim.run_until(Instant::ZERO + Duration::from_secs(4));
+        verify(&sim, &s, 200, 800);
+        let sum = |f: fn(&phasecast_core::qsm::QsmStats) -> u64| -> u64 {
+            s.receivers
+                .iter()
+                .map(|r| f(sim.node(*r).qsm_stats()))
+                .sum()
+        };
+        assert!(sum(|x| x.requests_partition) > 0, "partition recovery used");
+        assert!(sum(|x| x.requests_peer) > 0, "peer recovery used");
+        assert!(sum(|x| x.forwards) > 0);
+        // Nothing was lost by the whole region: the token never said so.
+        assert_eq!(sim.node(NodeId(0)).qsm_stats().lost_reported, 0);
+    });
+}
+
+/// The whole region misses messages: the token's ranges (missed by every
+/// member) reach the sender, who multicasts them again.
+#[test]
+fn a_region_that_missed_messages_gets_them_from_the_sender() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=10).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 2,
+            qsm: fast_tokens(),
+            link: lan(),
+            seed: 9,
+        };
+        let mut sim = build(&s);
+        let (a, b) = (
+            Instant::ZERO + Duration::from_millis(50),
+            Instant::ZERO + Duration::from_millis(100),
+        );
+        for r in 1..=10 {
+            sim.cut(NodeId(0), NodeId(r), a, b);
+        }
+        schedule(&mut sim, &s, 200, Duration::from_millis(1), 800);
+        sim.run_until(Instant::ZERO + Duration::from_secs(4));
+        verify(&sim, &s, 200, 800);
+        let sum = |f: fn(&phasecast_core::qsm::QsmStats) -> u64| -> u64 {
+            s.receivers
+                .iter()
+                .map(|r| f(sim.node(*r).qsm_stats()))
+                .sum()
+        };
+        let st = sim.node(NodeId(0)).qsm_stats();
+        assert!(st.lost_reported >= 40, "sender recovery used: {st:?}");
+        assert!(st.remulticasts >= 40);
+        let _ = sum;
+    });
+}
+
+/// Flow control: the sender never has more than `window` unacknowledged
+/// messages; `multicast` answers `Full` beyond and nothing changes.
+#[test]
+fn flow_control_limits_unacknowledged_messages() {
+    big_stack(|| {
+        let s = Setup {
+            receivers: (1..=4).map(NodeId).collect(),
+            senders: vec![NodeId(0)],
+            groups: 2,
+            qsm: QsmConfig {
+                window: 16,
+                ..fast_tokens()
+            },
+            link: lan(),
+            seed: 3,
+        };
+        let mut sim = build(&s);
+        sim.run_until(Instant::ZERO + Duration::from_millis(1));
+        let now = sim.now();
+        let n = sim.node_mut(NodeId(0));
+        for i in 0..16u32 {
+            // Alternating groups of one region: per-group numbers.
+            let g = GroupId(1 + i % 2);
+            assert_eq!(n.multicast(now, g, &[1, 2, 3]), Ok(i / 2 + 1));
+        }
+        assert_eq!(n.multicast(now, GroupId(1), &[1, 2, 3]), Err(Error::Full));
+        assert_eq!(n.multicast(now, GroupId(9), &[1]), Err(Error::UnknownGroup));
+        let big = vec![0u8; 2000];
+        assert_eq!(n.multicast(now, GroupId(1), &big), Err(Error::Oversized));
+        assert_eq!(n.qsm_pending(), 16);
+        // After a token round the region acknowledges and the window opens.
+        sim.run_until(Instant::ZERO + Duration::from_millis(300));
+        let now = sim.now();
+        let n = sim.node_mut(NodeId(0));
+        assert_eq!(n.qsm_pending(), 0);
+        assert_eq!(n.multicast(now, GroupId(1), &[4]), Ok(9));
+        // The 16 messages of two groups left in one datagram (one region).
+        let c = n.counters();
+        assert!(c.frames_sent <= 2, "{c:?}");
+        assert!(c.records_sent >= 16);
+    });
+}
+
+#[test]
+fn loss_duplication_reordering_two_senders() {
+    big_stack(lossy);
+}
+
+fn lossy() {
+    let mut link = lan();
+    link.loss = 0.05;
+    link.duplicate = 0.02;
+    link.reorder = 0.05;
+    for seed in 1..=6 {
+        let s = Setup {
+            receivers: (2..=16).map(NodeId).collect(),
+            senders: vec![NodeId(0), NodeId(1)],
+            groups: 4,
+            qsm: fast_tokens(),
+            link,
+            seed,
+        };
+        let mut sim = build(&s);
+        schedule(&mut sim, &s, 200, Duration::from_millis(1), 600);
+        sim.run_until(Instant::ZERO + Duration::from_secs(10));
+        verify(&sim, &s, 200, 600);
+        let total: u64 = s
+            .receivers
+            .iter()
+            .map(|r| sim.node(*r).qsm_stats().requests_peer)
+            .sum();
+        assert!(total > 0, "losses were recovered from peers");
+    }
+}
+
+/// Heavy loss (15 % of every copy, tokens and requests included): still
+/// every message, in order, at every member.
+#[test]
+fn heavy_loss() {
+    big_stack(|| {
+        let mut link = lan();
+        link.loss = 0.15;
+        link.reorder = 0.1;
+        for seed in 21..=25 {
+            let s = Setup {
+                receivers: (1..=20).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 5,
+                qsm: fast_tokens(),
+                link,
+                seed,
+            };
+            let mut sim = build(&s);
+            schedule(&mut sim, &s, 300, Duration::from_millis(1), 700);
+            sim.run_until(Instant::ZERO + Duration::from_secs(20));
+            verify(&sim, &s, 300, 700);
+        }
+    });
+}
+
+/// Messages nobody saw (the tail of the stream, or the whole stream) are
+/// invisible to the token: the sender's tail rule sends them again.
+#[test]
+fn lost_tails_and_lost_streams_are_sent_again() {
+    big_stack(|| {
+        // (cut from, cut until): the tail only; everything.
+        for (from_ms, until_ms) in [(180u64, 400u64), (0, 400)] {
+            let s = Setup {
+                receivers: (1..=10).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 2,
+                qsm: fast_tokens(),
+                link: lan(),
+                seed: 5,
+            };
+            let mut sim = build(&s);
+            for r in 1..=10 {
+                sim.cut(
+                    NodeId(0),
+                    NodeId(r),
+                    Instant::ZERO + Duration::from_millis(from_ms),
+                    Instant::ZERO + Duration::from_millis(until_ms),
+                );
+            }
+            schedule(&mut sim, &s, 100, Duration::from_millis(2), 300);
+            sim.run_until(Instant::ZERO + Duration::from_secs(4));
+            verify(&sim, &s, 100, 300);
+            assert!(sim.node(NodeId(0)).qsm_stats().remulticasts > 0);
+        }
+    });
+}
+
+/// Views the node cannot take are refused with a typed error and change
+/// nothing; a build without QSM capacity refuses every view.
+#[test]
+fn bad_views_are_refused_and_change_nothing() {
+    big_stack(|| {
+        let members = [NodeId(1)];
+        let config = Config::new(NodeId(1), &members);
+        let mut n = Box::new(QNode::new(&config, Instant::ZERO).unwrap());
+        let rm = [NodeId(1), NodeId(2)];
+        let region = [RegionView {
+            address: REGION,
+            members: &rm,
+        }];
+        let g = |id: u32, regions: u8| GroupView {
+            group: GroupId(id),
+            regions,
+        };
+        let t = Instant::ZERO;
+        let bad = |r: Result<(), Error>| matches!(r, Err(Error::InvalidConfig(_)));
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(2, 1), g(1, 1)])),
+            "unsorted"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 1), g(1, 1)])),
+            "duplicate"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 2)])),
+            "no region 1"
+        );
+        assert!(
+            bad(n.install_groups(t, 1, &region, &[g(1, 0)])),
+            "no region"
+        );
+        assert!(bad(n.install_groups(t, 1, &[], &[])), "no regions");
+        let dup = [NodeId(1), NodeId(1)];
+        let dup_region = [RegionView {
+            address: REGION,
+            members: &dup,
+        }];
+        assert!(bad(n.install_groups(t, 1, &dup_region, &[g(1, 1)])));
+        let many: Vec<GroupView> = (1..=3000).map(|i| g(i, 1)).collect();
+        assert!(bad(n.install_groups(t, 1, &region, &many)), "over GROUPS");
+        // Nothing was installed.
+        assert_eq!(n.multicast(t, GroupId(1), b"x"), Err(Error::UnknownGroup));
+        n.install_groups(t, 5, &region, &[g(1, 1)]).unwrap();
+        assert_eq!(n.multicast(t, GroupId(1), b"x"), Ok(1));
+        assert!(
+            bad(n.install_groups(t, 5, &region, &[g(1, 1)])),
+            "epoch must grow"
+        );
+        assert_eq!(
+            n.multicast(t, GroupId(1), b"y"),
+            Ok(2),
+            "old view still in force"
+        );
+        // No QSM capacity: the default node types of other protocols.
+        type NoQsm = Node<8, 16, 64, 512, 16384, 1400>;
+        let mut plain = Box::new(NoQsm::new(&config, t).unwrap());
+        assert!(bad(plain.install_groups(t, 1, &region, &[g(1, 1)])));
+        assert_eq!(
+            plain.multicast(t, GroupId(1), b"x"),
+            Err(Error::UnknownGroup)
+        );
+    });
+}
