@@ -191,6 +191,10 @@ pub(crate) struct Recovery<const SINKS: usize, const SLOTS: usize> {
     /// The frozen RECOVER of this process.
     pub(crate) deliver_from: u64,
     pub(crate) order_end: u64,
+    /// Its ordered entries (`deliver_from..order_end`; origin `u8::MAX`
+    /// where it knows the number is empty) and its unordered ones, frozen:
+    /// every copy of a part says the same, whatever is merged meanwhile.
+    pub(crate) ordered: heapless::Vec<(u8, u32), SLOTS>,
     pub(crate) unordered: heapless::Vec<(u8, u32), SLOTS>,
     pub(crate) parts: u8,
     pub(crate) next_part: u8,
@@ -660,7 +664,20 @@ impl<
                 }
             }
         }
-        let total = (order_end - deliver_from) as usize + unordered.len();
+        let mut ordered = heapless::Vec::new();
+        let mut order_end = order_end;
+        for sn in deliver_from..order_end {
+            let id = self
+                .tob
+                .ring_slot(sn)
+                .and_then(|s| self.tob.pendings[s as usize])
+                .map_or((u8::MAX, 0), |p| (p.origin, p.counter));
+            if ordered.push(id).is_err() {
+                order_end = sn; // cannot happen: the ring holds SLOTS numbers
+                break;
+            }
+        }
+        let total = ordered.len() + unordered.len();
         let per = self.recover_ids_per_part(mine.members.count_ones() as usize);
         let parts = total.div_ceil(per).clamp(1, 255) as u8;
         self.recovery = Some(Recovery {
@@ -670,6 +687,7 @@ impl<
             joining,
             deliver_from,
             order_end,
+            ordered,
             unordered,
             parts,
             next_part: 0,
@@ -725,7 +743,7 @@ impl<
             if part >= r.parts {
                 break;
             }
-            let n_ordered_total = (r.order_end - r.deliver_from) as usize;
+            let n_ordered_total = r.ordered.len();
             let total = n_ordered_total + r.unordered.len();
             let first = part as usize * per;
             let count = per.min(total.saturating_sub(first));
@@ -743,27 +761,25 @@ impl<
             );
             let tob = &self.tob;
             let peers = &self.peers;
-            let unordered = &r.unordered;
+            let (ordered, unordered) = (&r.ordered, &r.unordered);
             let me = self.me;
             let entry = |i: usize| -> IdEntry {
-                let p: Option<Pending> = if i < n_ordered_total {
-                    tob.ring_slot(deliver_from + i as u64)
-                        .and_then(|s| tob.pendings[s as usize])
+                let id = if i < n_ordered_total {
+                    ordered.get(i)
                 } else {
-                    unordered
-                        .get(i - n_ordered_total)
-                        .and_then(|&(o, c)| tob.slot_of(o, c))
-                        .and_then(|s| tob.pendings[s as usize])
+                    unordered.get(i - n_ordered_total)
                 };
-                match p {
-                    Some(p) => IdEntry {
-                        origin: peers[p.origin as usize].id.0,
-                        counter: p.counter,
+                match id.and_then(|&(o, c)| Some((peers.get(o as usize)?.id.0, o, c))) {
+                    Some((origin, o, counter)) => IdEntry {
+                        origin,
+                        counter,
                         // The claim frozen when the attempt started.
-                        flags: if p.claimed_by & bit(me) != 0 {
-                            ID_HAS_DATA
-                        } else {
-                            0
+                        flags: match tob
+                            .slot_of(o, counter)
+                            .and_then(|s| tob.pendings[s as usize])
+                        {
+                            Some(p) if p.claimed_by & bit(me) != 0 => ID_HAS_DATA,
+                            _ => 0,
                         },
                     },
                     None => IdEntry {
