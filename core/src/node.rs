@@ -1732,21 +1732,41 @@ impl<
                 from_sn,
                 to_sn,
             } => self.tob_on_nack(now, p, view, from_sn, to_sn),
-            RecordRepr::ViewChange { vid, members } => self.on_view_change(now, p, vid, members),
+            RecordRepr::ViewChange { vid, base, members } => {
+                self.on_view_change(now, p, vid, base, members)
+            }
             RecordRepr::ViewInstalled { vid, members } => {
-                self.on_view_installed_notice(p, vid, members)
+                self.on_view_installed_notice(now, p, vid, members)
             }
             RecordRepr::Recover {
                 vid,
+                deliver_from,
                 order_end,
                 part,
                 parts,
                 first_sn,
                 n_ordered,
+                ballot,
+                label,
+                value_members,
                 ids,
                 ..
             } => self.on_recover(
-                now, p, vid, order_end, part, parts, first_sn, n_ordered, ids,
+                now,
+                p,
+                vid,
+                membership::RecoverPart {
+                    deliver_from,
+                    order_end,
+                    part,
+                    parts,
+                    first_sn,
+                    n_ordered,
+                    ballot,
+                    label,
+                    value_members,
+                },
+                ids,
             ),
             RecordRepr::AckRecover { vid } => self.on_ack_recover(now, p, vid),
             RecordRepr::EndRecovery { vid } => self.on_end_recovery(now, p, vid),

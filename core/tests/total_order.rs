@@ -361,29 +361,42 @@ fn soak_random_fault_plans() {
     );
 }
 
-/// A seed the soak found that still fails — a total order violation: a
-/// view (514) is installed by one member after two others, having sent their
-/// END_RECOVERY for it, moved on to a later view (768) and installed that;
-/// 514's forceDeliver skipped a number whose data its union lacked, 768's did
-/// not. Deciding forceDeliver from the claims frozen in RECOVERs and adopting
-/// an agreed attempt's numbering fixed this seed but broke others, so it is
-/// kept as a failing test (1 in 40,000 random fault plans).
+/// Soak seed 29534 — overlapping view-change attempts: view 514 was
+/// installed by one member after two others, having sent their END_RECOVERY
+/// for it, moved on to attempt 768 and installed that; 514's forceDeliver
+/// skipped a number whose data its union lacked, 768's delivered it (a total
+/// order violation). Now a member that leaves an attempt it accepted carries
+/// its decision, and a later attempt adopts the highest-ballot decision
+/// reported (see `membership`'s module docs).
 #[test]
-#[ignore]
-fn known_failing_seed_29534() {
+fn overlapping_attempts_adopt_the_decision_an_earlier_one_may_have_installed() {
     fault_plans(29534..29535);
 }
 
-/// A seed the soak found that still fails (liveness only; safety holds): a
-/// coordinator that sent END_RECOVERY for its attempt suspects no member of
-/// it, while the other members moved to a later attempt that waits for a
-/// crashed process; nobody is left to propose the view that would complete.
-/// Letting the lower-indexed coordinator take over fixed this seed but broke
-/// others (5691), so it is kept as a failing test until a sound rule exists.
+/// Soak seed 19003 — liveness: a coordinator that sent END_RECOVERY for its
+/// attempt suspected no member of it, while the other members moved to a
+/// later attempt that waited for a crashed process; nobody proposed the
+/// view that would complete. Now a coordinator whose attempt a member left
+/// for a later one that leaves it out takes over (what it accepted travels
+/// with it).
 #[test]
-#[ignore]
-fn known_failing_seed_19003() {
+fn a_coordinator_whose_attempt_its_members_left_takes_over() {
     fault_plans(19003..19004);
+}
+
+/// Seeds that broke intermediate versions of the rule above, each a
+/// liveness gap of its own: an adopted value followed although it could not
+/// have been chosen, and a member that a decision leaves out not answering
+/// END_RECOVERY (131, 871, 934, 2225, 2451); END_RECOVERY of an installed
+/// view not answered while in a later view change (251); a member left in
+/// an attempt whose view others installed not following it (787, 17818,
+/// 29251); and a union mixing two values' numberings breaking an origin's
+/// FIFO order (18998).
+#[test]
+fn overlapping_attempts_regressions() {
+    for seed in [131, 251, 787, 871, 934, 2225, 2451, 17818, 18998, 29251] {
+        fault_plans(seed..seed + 1);
+    }
 }
 
 fn fault_plans(seeds: std::ops::Range<u64>) {

@@ -89,6 +89,12 @@ pub(crate) struct Pending {
     pub(crate) claimed_by: u64,
     /// Listed in a RECOVER of the view change under way.
     pub(crate) in_union: bool,
+    /// The ballot of the RECOVER list its number came from (the highest
+    /// wins; see `membership`).
+    pub(crate) sn_ballot: u32,
+    /// Its number came only from RECOVER lists of a value other than this
+    /// process's own (forgotten if the attempt is left unaccepted).
+    pub(crate) sn_foreign: bool,
     /// Stored from the sending half of the pool (an own broadcast).
     pub(crate) tx: bool,
     /// When its last transmission (as origin) ended.
@@ -114,6 +120,8 @@ impl Pending {
             cursor: Cursor::default(),
             claimed_by: 0,
             in_union: false,
+            sn_ballot: 0,
+            sn_foreign: false,
             tx: false,
             sent_at: Instant::MAX,
         }
@@ -180,6 +188,15 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     pub(crate) rttvar: u64,
     /// Excluded from the view: this process must rejoin.
     pub(crate) excluded: bool,
+    /// The view change attempt through which the current view was installed
+    /// (its END_RECOVERY is answered to members that still wait for it).
+    pub(crate) installed_via: u32,
+    /// Members that wait for that END while this process is in a later
+    /// view change (answered on their own sinks).
+    pub(crate) end_owed: u64,
+    /// A view that counts on this excluded process (it could not follow it):
+    /// its members' acknowledgements are answered with `Leave`.
+    pub(crate) left_view: Option<u32>,
 }
 
 impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
@@ -220,6 +237,9 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             srtt: 0,
             rttvar: 0,
             excluded: false,
+            installed_via: 0,
+            end_owed: 0,
+            left_view: None,
         }
     }
 
@@ -428,6 +448,8 @@ impl<
             cursor: self.pool.cursor(handle),
             claimed_by: 0,
             in_union: false,
+            sn_ballot: 0,
+            sn_foreign: false,
             tx: true,
             sent_at: Instant::MAX,
         });
@@ -923,6 +945,11 @@ impl<
         cum: u64,
         stable: u64,
     ) {
+        if self.tob.excluded && self.tob.left_view == Some(view) {
+            // A view this process could not follow still counts on it.
+            self.register(from + 1, Feed::Leave, now);
+            return;
+        }
         if view != self.tob.view_id || !self.tob.is_member(from) {
             return;
         }

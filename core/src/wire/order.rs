@@ -5,9 +5,10 @@
 //! 0x11 TobOrder     view u32 | first_sn u64 | ids[7·n]            (sequencer's ACK(id, sn), batched)
 //! 0x12 TobAck       view u32 | cum u64 | stable u64               (holds data+order of every sn < cum)
 //! 0x13 TobNack      view u32 | from_sn u64 | to_sn u64            (ask the sequencer for [from, to))
-//! 0x14 ViewChange   vid u32 | members[2·n]                         (coordinator's proposal)
+//! 0x14 ViewChange   vid u32 | base u32 | members[2·n]              (coordinator's proposal)
 //! 0x15 Recover      vid u32 | deliver_from u64 | order_end u64 | pending_total u32
-//!                   | part u8 | parts u8 | first_sn u64 | n_ordered u16 | ids[7·n]
+//!                   | part u8 | parts u8 | first_sn u64 | n_ordered u16
+//!                   | ballot u32 | label u32 | n_value u8 | value_members[2·n_value] | ids[7·n]
 //! 0x16 AckRecover   vid u32
 //! 0x17 EndRecovery  vid u32
 //! 0x18 Fetch        vid u32 | ids[7·n]                             (send me these messages' data)
@@ -60,8 +61,8 @@ pub const KIND_LEAVE: u8 = 0x1D;
 pub const TOB_DATA_HEADER_LEN: usize = 15;
 /// Fixed part of a `TobOrder` body.
 pub const TOB_ORDER_HEADER_LEN: usize = 12;
-/// Fixed part of a `Recover` body.
-pub const RECOVER_HEADER_LEN: usize = 36;
+/// Fixed part of a `Recover` body (the accepted value's members follow it).
+pub const RECOVER_HEADER_LEN: usize = 45;
 /// Bytes of one id entry.
 pub const ID_LEN: usize = 7;
 /// Id flag: the sender of the record holds the message's data.
@@ -227,17 +228,22 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
                 to_sn,
             })
         }
-        KIND_VIEW_CHANGE | KIND_VIEW_INSTALLED => {
+        KIND_VIEW_CHANGE => {
+            let vid = be_u32(body, 0).ok_or(bad)?;
+            let base = be_u32(body, 4).ok_or(bad)?;
+            let members = MemberList::new(body.get(8..).ok_or(bad)?).ok_or(bad)?;
+            if members.is_empty() {
+                return Err(bad);
+            }
+            Ok(R::ViewChange { vid, base, members })
+        }
+        KIND_VIEW_INSTALLED => {
             let vid = be_u32(body, 0).ok_or(bad)?;
             let members = MemberList::new(body.get(4..).ok_or(bad)?).ok_or(bad)?;
             if members.is_empty() {
                 return Err(bad);
             }
-            Ok(if kind == KIND_VIEW_CHANGE {
-                R::ViewChange { vid, members }
-            } else {
-                R::ViewInstalled { vid, members }
-            })
+            Ok(R::ViewInstalled { vid, members })
         }
         KIND_RECOVER => {
             let vid = be_u32(body, 0).ok_or(bad)?;
@@ -248,7 +254,13 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             let parts = *body.get(25).ok_or(bad)?;
             let first_sn = be_u64(body, 26).ok_or(bad)?;
             let n_ordered = be_u16(body, 34).ok_or(bad)?;
-            let ids = IdList::new(body.get(RECOVER_HEADER_LEN..).ok_or(bad)?).ok_or(bad)?;
+            let ballot = be_u32(body, 36).ok_or(bad)?;
+            let label = be_u32(body, 40).ok_or(bad)?;
+            let n_value = usize::from(*body.get(44).ok_or(bad)?);
+            let ids_at = RECOVER_HEADER_LEN + 2 * n_value;
+            let value_members =
+                MemberList::new(body.get(RECOVER_HEADER_LEN..ids_at).ok_or(bad)?).ok_or(bad)?;
+            let ids = IdList::new(body.get(ids_at..).ok_or(bad)?).ok_or(bad)?;
             if parts == 0
                 || part >= parts
                 || order_end < deliver_from
@@ -266,6 +278,9 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
                 parts,
                 first_sn,
                 n_ordered,
+                ballot,
+                label,
+                value_members,
                 ids,
             })
         }
@@ -327,10 +342,13 @@ pub(super) const fn body_len(r: &super::RecordRepr<'_>) -> Option<usize> {
         R::TobOrder { ids, .. } => TOB_ORDER_HEADER_LEN.saturating_add(ids.0.len()),
         R::TobAck { .. } => 20,
         R::TobNack { .. } => 20,
-        R::ViewChange { members, .. } | R::ViewInstalled { members, .. } => {
-            4usize.saturating_add(members.0.len())
-        }
-        R::Recover { ids, .. } => RECOVER_HEADER_LEN.saturating_add(ids.0.len()),
+        R::ViewChange { members, .. } => 8usize.saturating_add(members.0.len()),
+        R::ViewInstalled { members, .. } => 4usize.saturating_add(members.0.len()),
+        R::Recover {
+            ids, value_members, ..
+        } => RECOVER_HEADER_LEN
+            .saturating_add(value_members.0.len())
+            .saturating_add(ids.0.len()),
         R::AckRecover { .. } | R::EndRecovery { .. } => 4,
         R::Fetch { ids, .. } => 4usize.saturating_add(ids.0.len()),
         R::Join { .. } | R::BwAck { .. } | R::BwPoll { .. } => 4,
@@ -382,7 +400,12 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(&from_sn.to_be_bytes());
             w.put(&to_sn.to_be_bytes());
         }
-        R::ViewChange { vid, members } | R::ViewInstalled { vid, members } => {
+        R::ViewChange { vid, base, members } => {
+            w.put(&vid.to_be_bytes());
+            w.put(&base.to_be_bytes());
+            w.put(members.0);
+        }
+        R::ViewInstalled { vid, members } => {
             w.put(&vid.to_be_bytes());
             w.put(members.0);
         }
@@ -395,6 +418,9 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             parts,
             first_sn,
             n_ordered,
+            ballot,
+            label,
+            value_members,
             ids,
         } => {
             w.put(&vid.to_be_bytes());
@@ -404,6 +430,10 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(&[part, parts]);
             w.put(&first_sn.to_be_bytes());
             w.put(&n_ordered.to_be_bytes());
+            w.put(&ballot.to_be_bytes());
+            w.put(&label.to_be_bytes());
+            w.put(&[value_members.len() as u8]);
+            w.put(value_members.0);
             w.put(ids.0);
         }
         R::AckRecover { vid } | R::EndRecovery { vid } => w.put(&vid.to_be_bytes()),
@@ -441,10 +471,12 @@ pub(super) fn check(r: &super::RecordRepr<'_>) -> Option<Result<(), Error>> {
             parts,
             first_sn,
             n_ordered,
+            value_members,
             ids,
             ..
         } => {
-            parts > 0
+            value_members.len() <= usize::from(u8::MAX)
+                && parts > 0
                 && part < parts
                 && order_end >= deliver_from
                 && usize::from(n_ordered) <= ids.len()

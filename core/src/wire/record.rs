@@ -180,6 +180,8 @@ pub enum RecordRepr<'a> {
     ViewChange {
         /// The proposed view id.
         vid: u32,
+        /// The installed view the proposal starts from.
+        base: u32,
         /// Its members, the first being the new sequencer.
         members: MemberList<'a>,
     },
@@ -201,6 +203,13 @@ pub enum RecordRepr<'a> {
         first_sn: u64,
         /// How many of `ids` are ordered (the rest are unordered pendings).
         n_ordered: u16,
+        /// The highest attempt whose decision the sender accepted (its
+        /// installed view's id if none): the ordered entries follow it.
+        ballot: u32,
+        /// The view id that decision installs.
+        label: u32,
+        /// The members of the view that decision installs.
+        value_members: MemberList<'a>,
         /// Ordered entries then unordered pendings.
         ids: IdList<'a>,
     },
@@ -561,6 +570,7 @@ pub(crate) fn sample_repr(
         },
         7 => RecordRepr::ViewChange {
             vid: group,
+            base: msg,
             members,
         },
         8 => RecordRepr::Recover {
@@ -572,6 +582,9 @@ pub(crate) fn sample_repr(
             parts: 1 + (off % 200) as u8,
             first_sn: a >> 2,
             n_ordered: (extra as usize % (ids.len() + 1)) as u16,
+            ballot: msg,
+            label: extra,
+            value_members: members,
             ids,
         },
         9 => RecordRepr::AckRecover { vid: group },
