@@ -36,6 +36,9 @@ fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run decode_frame -- -max_total_time=60
 	cd fuzz && $(CARGO) +nightly fuzz run handle_datagram -- -max_total_time=60
 
+include mk/py.mk
+test: py-test
+
 demo:
 	$(CARGO) run --release -q -p phasecast-core --example loopback_cluster
 

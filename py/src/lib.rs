@@ -130,7 +130,7 @@ fn net(
     seed: &Bound<'_, PyAny>,
 ) -> PyResult<Net> {
     let nodes = args::count("nodes", nodes, 2, max_nodes)? as u16;
-    if !one_way_us.is_finite() || one_way_us < 0.0 || one_way_us > 1e9 {
+    if !(0.0..=1e9).contains(&one_way_us) {
         return Err(PyValueError::new_err(format!(
             "one_way_us must be in [0, 1e9], got {one_way_us}"
         )));

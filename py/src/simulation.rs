@@ -337,7 +337,7 @@ impl World {
         let start = std::time::Instant::now();
         loop {
             for _ in 0..4096 {
-                if !self.sim.next_event_at().is_some_and(|t| t <= until) {
+                if self.sim.next_event_at().is_none_or(|t| t > until) {
                     self.sim.run_until(until);
                     return true;
                 }

@@ -32,13 +32,14 @@ def bar(total: float, desc: str, force: Optional[bool] = None) -> Any:
     if force is False or (force is None and not interactive()):
         return None
     try:
-        from tqdm.auto import tqdm  # notebook widget when available
-        try:
-            import ipywidgets  # noqa: F401  (tqdm.notebook needs it)
-        except ImportError:
-            from tqdm.std import tqdm  # type: ignore[no-redef]
+        import ipywidgets  # noqa: F401  (tqdm's notebook widget needs it)
+
+        from tqdm.auto import tqdm
     except ImportError:
-        return None
+        try:
+            from tqdm.std import tqdm  # type: ignore[no-redef]
+        except ImportError:
+            return None
     return tqdm(
         total=round(total, 3),
         desc=desc,
