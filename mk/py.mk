@@ -20,8 +20,9 @@ py-venv: $(PY)
 
 # `pip install ./py` is what users run; without build isolation it reuses the
 # venv's maturin and the cargo target dir between runs.
+# (maturin's build hook runs `maturin` from PATH: the venv's bin comes first.)
 py-build: py-venv
-	$(PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./py
+	PATH="$(abspath $(PY_VENV))/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./py
 
 py-lint: py-venv
 	$(CARGO) fmt --manifest-path py/Cargo.toml --check
