@@ -10,8 +10,8 @@
 //! Decisions:
 //! * Node sizing: 8 MiB of payload storage per node (the window must cover
 //!   the bandwidth-delay product of a loaded gigabit cluster) and datagrams
-//!   up to 9000 bytes; 9 sinks up to 8 nodes (the example's node), 64 up to
-//!   64 nodes (about 13 MiB per node).
+//!   up to 9000 bytes; 9 sinks up to 8 nodes (the example's node), 64 sinks
+//!   up to 63 nodes (about 13 MiB per node).
 //! * `availableBW` (FastCast's B) is the line rate less each datagram's
 //!   28-byte IP/UDP header, as the example calibrates it.
 //! * Fig. 5 (bandwidth allocation over time) is scaled down: the paper's

@@ -19,6 +19,13 @@
 //!   ones.
 //! * **Excluded** nodes (left out of a view, e.g. the minority side of a
 //!   partition) count as crashed, as in the core's tests.
+//! * **A worker thread** owns the simulator (see `worker`): the GIL is
+//!   released while it runs, `run` advances in slices of about 0.1 s of wall
+//!   time so Ctrl-C and the progress bar work in between.
+//! * **Infinite links are throttled** at [`MAX_PER_MS`] datagrams per node
+//!   per virtual millisecond, with a `RuntimeWarning`: without it a storm of
+//!   the protocol (seen: VIEW_CHANGE + RECOVER re-sent without pause after
+//!   the sequencer's crash) would stall virtual time.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,7 +47,8 @@ use crate::worker::Worker;
 pub type SimNode = Node<64, 64, 1024, 16384, 262_144, 9000>;
 /// Largest `mtu` a simulation accepts.
 pub const MAX_SIM_MTU: usize = 9000;
-/// Most nodes of a simulation: a node has one sink per peer plus one for the group, and the bandwidth allocation counts at most 64 sinks.
+/// Most nodes of a simulation: a node has one sink per peer plus one for
+/// the group, and its bandwidth allocation counts at most 64 sinks.
 pub const MAX_NODES: usize = 63;
 /// Bytes of the identity tag the binding prefixes to every broadcast.
 pub const TAG: usize = 6;
@@ -643,7 +651,15 @@ fn latency(v: Option<&Bound<'_, PyAny>>) -> PyResult<Latency> {
 /// one-way latency (a normal distribution truncated at 0, or a constant when
 /// ``sd`` is 0 or a single number is given), loss, duplication and
 /// reordering probabilities, and per-node full-duplex bandwidth
-/// (``None``: infinite). The same seed replays the same run bit for bit.
+/// (``None``: infinite, but at most 1024 datagrams per node per virtual
+/// millisecond). The same seed replays the same run bit for bit.
+///
+/// Keyword-only: ``heartbeat_ms`` and ``fd_timeout_ms`` (the failure
+/// detector), ``rto_ms`` (retransmission and view-change retry period),
+/// ``window`` (undelivered broadcasts per node before ``Full``),
+/// ``link_capacity_mbps`` (FastCast's B: turns bandwidth allocation on),
+/// ``view_policy`` (``"primary_partition"`` or ``"trust_detector"``),
+/// ``max_message``.
 ///
 /// Nothing happens until :meth:`run`; operations (``broadcast``, ``crash``,
 /// ...) are scheduled at the current virtual time or at ``at_ms``.
