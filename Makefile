@@ -10,6 +10,7 @@ THUMB := thumbv7em-none-eabihf
 test: fmt clippy unit thumb fuzz-check
 test: firmware-test
 test: ffi-test
+test: py-test
 	@echo "make test: all checks passed"
 
 fmt:
@@ -51,3 +52,4 @@ callgrind:
 
 include mk/firmware.mk
 include mk/ffi.mk
+include mk/py.mk

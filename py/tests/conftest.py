@@ -1,0 +1,4 @@
+import os
+
+# Tests never show progress bars.
+os.environ.setdefault("PHASECAST_PROGRESS", "0")
