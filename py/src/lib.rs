@@ -221,6 +221,110 @@ fn mean_ms(v: &[u64]) -> f64 {
     v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
 }
 
+fn paxos_result_into(
+    d: &Bound<'_, PyDict>,
+    r: &phasecast_core::sim::paxos::PaxosResult,
+) -> PyResult<()> {
+    d.set_item("decided", r.decided)?;
+    d.set_item("mean_latency_ms", r.mean_latency_ms)?;
+    d.set_item("p50_latency_ms", r.p50_latency_ms)?;
+    d.set_item("p99_latency_ms", r.p99_latency_ms)?;
+    d.set_item("learner_latency_ms", r.learner_latency_ms)?;
+    d.set_item("ip_bytes", r.ip_bytes)?;
+    d.set_item("datagrams", r.datagrams)?;
+    d.set_item("messages", r.messages)?;
+    d.set_item("buffered", r.buffered)?;
+    d.set_item("concurrency", r.concurrency)?;
+    Ok(())
+}
+
+/// See `phasecast.experiments.omaha`.
+#[pyfunction]
+#[pyo3(signature = (load, proba_buf, timeout_rtt, instances, warmup, loss, policy, horizon_rtt, seed))]
+#[allow(clippy::too_many_arguments)]
+fn _omaha<'py>(
+    py: Python<'py>,
+    load: f64,
+    proba_buf: f64,
+    timeout_rtt: f64,
+    instances: &Bound<'py, PyAny>,
+    warmup: &Bound<'py, PyAny>,
+    loss: f64,
+    policy: &str,
+    horizon_rtt: f64,
+    seed: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use phasecast_core::sim::paxos::{compare, PaxosParams};
+    use phasecast_core::Aggregation;
+    if !load.is_finite() || !(0.1..=100.0).contains(&load) {
+        return Err(PyValueError::new_err(
+            "load must be within 0.1 ..= 100 concurrent instances",
+        ));
+    }
+    let proba_buf = args::probability("proba_buf", proba_buf)? as f32;
+    let loss = args::probability("loss", loss)?;
+    if loss >= 0.5 {
+        return Err(PyValueError::new_err("loss must be below 0.5"));
+    }
+    for (what, v) in [("timeout_rtt", timeout_rtt), ("horizon_rtt", horizon_rtt)] {
+        if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+            return Err(PyValueError::new_err(format!(
+                "{what} must be within 0 ..= 100"
+            )));
+        }
+    }
+    let instances = args::count("instances", instances, 1, 1_000_000)? as u32;
+    let warmup = args::count("warmup", warmup, 0, 1_000_000)? as u32;
+    if warmup >= instances {
+        return Err(PyValueError::new_err(
+            "warmup must be smaller than instances",
+        ));
+    }
+    let d = PaxosParams::default();
+    let rtt_us = d.rtt.as_micros() as f64;
+    let aggregation = match policy {
+        "omaha" => Aggregation::Omaha,
+        "none" => Aggregation::None,
+        "time" | "time_based" => Aggregation::TimeBased,
+        "horizon" => Aggregation::Horizon {
+            horizon: Duration::from_micros((horizon_rtt * rtt_us) as u64),
+        },
+        "criticality" => Aggregation::Criticality,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "policy must be one of omaha, none, time_based, horizon, criticality; got {other:?}"
+            )))
+        }
+    };
+    let p = PaxosParams {
+        load,
+        instances,
+        warmup,
+        aggregation,
+        proba_buf,
+        timeout: Duration::from_micros((timeout_rtt * rtt_us) as u64),
+        loss,
+        seed: args::seed(seed)?,
+        ..d
+    };
+    let c = py.detach(move || on_big_stack(move || compare(&p)))?;
+    let out = PyDict::new(py);
+    out.set_item("bandwidth_saving", c.bandwidth_saving)?;
+    out.set_item("latency_degradation", c.latency_degradation)?;
+    let b = PyDict::new(py);
+    paxos_result_into(&b, &c.baseline)?;
+    let q = PyDict::new(py);
+    paxos_result_into(&q, &c.policy)?;
+    out.set_item("baseline", b)?;
+    out.set_item("policy", q)?;
+    out.set_item("load", load)?;
+    out.set_item("proba_buf", proba_buf)?;
+    out.set_item("timeout_rtt", timeout_rtt)?;
+    out.set_item("loss", loss)?;
+    out.set_item("policy_name", policy)?;
+    Ok(out)
+}
+
 /// See `phasecast.experiments.fastcast_latency`.
 #[pyfunction]
 #[pyo3(signature = (nodes, msg_bytes, rate_mbps, duration_s, link_mbps, mtu, one_way_us, seed))]
@@ -422,6 +526,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_min_share, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_throughput, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_latency, m)?)?;
+    m.add_function(wrap_pyfunction!(_omaha, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_incr, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_bw_trace, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_bw_timeline, m)?)?;

@@ -89,3 +89,35 @@ def test_grids_are_dataframes():
 def test_bad_arguments(call, exc):
     with pytest.raises(exc):
         call()
+
+
+def test_omaha_saves_bandwidth_and_criticality_costs_the_leader_nothing():
+    from phasecast import experiments as ex
+
+    small = dict(instances=300, warmup=20, seed=3)
+    none = ex.omaha("high", 0.0, **small)
+    assert abs(none["bandwidth_saving"]) < 0.03
+    full = ex.omaha("high", 1.0, **small)
+    assert full["policy"]["decided"] == 280
+    assert full["bandwidth_saving"] > 0.05
+    assert full["bandwidth_saving"] > none["bandwidth_saving"]
+    crit = ex.omaha("high", 1.0, timeout_rtt=2.0, policy="criticality", **small)
+    assert crit["bandwidth_saving"] > 0.15
+    assert crit["latency_degradation"] < 0.02
+    # Same seed, same numbers.
+    assert ex.omaha("high", 1.0, **small) == full
+
+
+def test_omaha_bad_arguments():
+    from phasecast import experiments as ex
+
+    with pytest.raises(ValueError):
+        ex.omaha("extreme", 0.5)
+    with pytest.raises(ValueError):
+        ex.omaha("high", 1.5, instances=10, warmup=1)
+    with pytest.raises(ValueError):
+        ex.omaha("high", 0.5, policy="magic", instances=10, warmup=1)
+    with pytest.raises(ValueError):
+        ex.omaha("high", 0.5, instances=10, warmup=10)
+    with pytest.raises(TypeError):
+        ex.omaha([2], 0.5)

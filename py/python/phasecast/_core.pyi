@@ -157,6 +157,10 @@ def _fastcast_incr(
     nodes: int, requester: int, link_mbps: float, mtu: int, one_way_us: float, seed: int
 ) -> Dict[str, Any]: ...
 def _fastcast_bw_trace() -> Tuple[List[Dict[str, Any]], List[str]]: ...
+def _omaha(
+    load: float, proba_buf: float, timeout_rtt: float, instances: int, warmup: int,
+    loss: float, policy: str, horizon_rtt: float, seed: int,
+) -> Dict[str, Any]: ...
 def _fastcast_bw_timeline(
     nodes: int, link_mbps: float, mtu: int, one_way_us: float,
     changes: List[Tuple[float, int, float]], end_ms: float, bin_ms: float,

@@ -46,6 +46,8 @@ __all__ = [
     "fastcast_bw_trace",
     "fastcast_bw_timeline",
     "fig5_changes",
+    "omaha",
+    "OMAHA_LOADS",
 ]
 
 
@@ -285,6 +287,48 @@ def fastcast_latency_grid(
     return pd.DataFrame([{k: r[k] for k in cols} for r in rows])
 
 
+#: Omaha's load patterns: average concurrent Paxos instances (§4.1).
+OMAHA_LOADS: Dict[str, float] = {"low": 2.0, "medium": 5.0, "high": 10.0}
+
+
+def omaha(
+    load: Any,
+    proba_buf: float,
+    timeout_rtt: float = 1.0,
+    instances: int = 3000,
+    warmup: int = 100,
+    loss: float = 0.0,
+    policy: str = "omaha",
+    seed: int = 0,
+    *,
+    horizon_rtt: float = 0.5,
+) -> Dict[str, Any]:
+    """Omaha §4: the multi-application Paxos workload (15 nodes, 5
+    applications of 7 nodes, RTT N(60 ms, 6 ms)) with pledge buffers,
+    against the same workload without aggregation.
+
+    ``load`` is ``"low"``, ``"medium"``, ``"high"`` (2, 5, 10 concurrent
+    instances) or a number; ``policy`` is ``"omaha"``, ``"none"``,
+    ``"time_based"``, ``"horizon"`` (with ``horizon_rtt``) or
+    ``"criticality"``. Returns ``bandwidth_saving`` and
+    ``latency_degradation`` (fractions, relative to no aggregation; bandwidth
+    counts a 28-byte IPv4+UDP header per datagram), and the two runs'
+    figures under ``baseline`` and ``policy``.
+    """
+    if isinstance(load, str):
+        if load not in OMAHA_LOADS:
+            raise ValueError(f"load must be one of {sorted(OMAHA_LOADS)} or a number, got {load!r}")
+        load = OMAHA_LOADS[load]
+    if isinstance(load, bool) or not isinstance(load, (int, float)):
+        raise TypeError(f"load must be a string or a number, not {type(load).__name__}")
+    if not isinstance(policy, str):
+        raise TypeError(f"policy must be a string, not {type(policy).__name__}")
+    return _core._omaha(
+        float(load), float(proba_buf), float(timeout_rtt), instances, warmup,
+        float(loss), policy, float(horizon_rtt), seed,
+    )
+
+
 #: Experiments by name, for ``python -m phasecast experiment NAME``.
 EXPERIMENTS: Dict[str, Callable[..., Any]] = {
     "fastcast_throughput": fastcast_throughput,
@@ -294,4 +338,5 @@ EXPERIMENTS: Dict[str, Callable[..., Any]] = {
     "fastcast_incr": fastcast_incr,
     "fastcast_bw_trace": fastcast_bw_trace,
     "fastcast_bw_timeline": fastcast_bw_timeline,
+    "omaha": omaha,
 }
