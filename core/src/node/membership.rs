@@ -102,7 +102,11 @@
 //!   left that attempt unaccepted). Lists of different values may disagree:
 //!   the higher ballot wins whatever order RECOVERs arrive in, and a member
 //!   leaving an attempt unaccepted forgets what it learnt only from lists
-//!   of other values.
+//!   of other values. A union decided from its own lists may then hold a
+//!   message whose origin's earlier message lost its number: it loses its
+//!   number too and is numbered again after `K`, in FIFO order (seed
+//!   18998). RECOVER parts say what was frozen when the attempt started, so
+//!   that every copy of a part says the same.
 //! * **One instance at a time.** A process takes part only in attempts
 //!   whose base is its installed view. A process told that a later view was
 //!   installed (a proposal from that base, a `ViewInstalled`) installs it if
