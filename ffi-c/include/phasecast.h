@@ -47,7 +47,7 @@
  * Version of this ABI; bumped on every incompatible change of a type or
  * function. Compare with `phasecast_abi_version()` at run time.
  */
-#define PHASECAST_ABI_VERSION 2
+#define PHASECAST_ABI_VERSION 3
 
 /**
  * Largest cluster (member ids per configuration).
@@ -319,6 +319,11 @@ enum phasecast_event_kind
    * `data.bandwidth`: the bandwidth allocation changed this node's rate.
    */
   PHASECAST_EVENT_BANDWIDTH_CHANGED = 6,
+  /**
+   * `data.group_delivered`: the next message of a sender in a group
+   * (QSM reliable multicast: per-sender FIFO, reliable at live members).
+   */
+  PHASECAST_EVENT_GROUP_DELIVERED = 7,
   /**
    * An event this version of the C ABI does not describe; skip it.
    */
@@ -656,6 +661,33 @@ typedef struct phasecast_bandwidth {
 } phasecast_bandwidth;
 
 /**
+ * `PHASECAST_EVENT_GROUP_DELIVERED`.
+ */
+typedef struct phasecast_group_delivered {
+  /**
+   * The group it was multicast to.
+   */
+  uint32_t group;
+  /**
+   * Who multicast it.
+   */
+  uint16_t sender;
+  /**
+   * The sender's per-group sequence number (from 1).
+   */
+  uint32_t seq;
+  /**
+   * The bytes: owned by the node, valid until the next
+   * `phasecast_node_poll_event` on it or its destruction.
+   */
+  const uint8_t *payload;
+  /**
+   * Length of `payload`.
+   */
+  size_t payload_len;
+} phasecast_group_delivered;
+
+/**
  * The data of an event; read the arm named by `phasecast_event::kind`.
  */
 typedef union phasecast_event_data {
@@ -679,6 +711,10 @@ typedef union phasecast_event_data {
    * `PHASECAST_EVENT_BANDWIDTH_CHANGED`.
    */
   struct phasecast_bandwidth bandwidth;
+  /**
+   * `PHASECAST_EVENT_GROUP_DELIVERED`.
+   */
+  struct phasecast_group_delivered group_delivered;
 } phasecast_event_data;
 
 /**
@@ -708,6 +744,41 @@ typedef struct phasecast_msg_id {
    */
   uint32_t counter;
 } phasecast_msg_id;
+
+/**
+ * One region of a group-membership view (QSM's CMS output): nodes with the
+ * same group membership, reached at one multicast address.
+ */
+typedef struct phasecast_region {
+  /**
+   * The region's multicast address, as a group id the daemon maps to an
+   * IP multicast group or a unicast fan-out (`poll_transmit` names it).
+   */
+  uint32_t address;
+  /**
+   * Its members (any order, no duplicates); read during the call only.
+   */
+  const uint16_t *members;
+  /**
+   * Number of `members`.
+   */
+  size_t member_count;
+} phasecast_region;
+
+/**
+ * One group of a group-membership view: bit `i` of `regions` means the
+ * group spans `regions[i]` of the same call.
+ */
+typedef struct phasecast_group {
+  /**
+   * The group id.
+   */
+  uint32_t group;
+  /**
+   * The regions it spans (bit mask over the call's region array).
+   */
+  uint8_t regions;
+} phasecast_group;
 
 /**
  * The node's counters (`phasecast_node_counters`): a copy.
@@ -1157,6 +1228,46 @@ phasecast_status phasecast_node_end_pledge(struct phasecast_node *node,
                                            uint64_t now_us,
                                            uint16_t app,
                                            uint32_t *had);
+
+/**
+ * Installs a group-membership view from the daemon's configuration
+ * service (QSM's CMS): `regions` (nodes with identical membership, each with
+ * its multicast address) and `groups` (sorted by id; each names the regions
+ * it spans). `epoch` must grow from view to view. A refused view
+ * (`PHASECAST_ERR_INVALID_ARGUMENT`, the detail says why) changes nothing.
+ * The arrays are read during the call only.
+ *
+ * # Safety
+ * `node` as returned by create/init; `regions` points to `n_regions`
+ * readable entries whose `members` point to `member_count` ids (or is
+ * `NULL` with 0); `groups` likewise.
+ */
+phasecast_status phasecast_node_install_groups(struct phasecast_node *node,
+                                               uint64_t now_us,
+                                               uint32_t epoch,
+                                               const struct phasecast_region *regions,
+                                               size_t n_regions,
+                                               const struct phasecast_group *groups,
+                                               size_t n_groups);
+
+/**
+ * Multicasts `payload` (copied) to `group` (QSM): one copy per region the
+ * group spans, per-sender FIFO and reliable at every live member, which
+ * gets `PHASECAST_EVENT_GROUP_DELIVERED`. `*seq` (if not `NULL`) gets the
+ * per-group sequence number. `PHASECAST_FULL` is the sender's flow control
+ * (too much unacknowledged); `PHASECAST_ERR_UNKNOWN_GROUP`;
+ * `PHASECAST_ERR_OVERSIZED` above one datagram.
+ *
+ * # Safety
+ * `node` as returned by create/init; `payload` `NULL` (with `len` 0) or
+ * `len` readable bytes; `seq` `NULL` or writable.
+ */
+phasecast_status phasecast_node_multicast(struct phasecast_node *node,
+                                          uint64_t now_us,
+                                          uint32_t group,
+                                          const uint8_t *payload,
+                                          size_t len,
+                                          uint32_t *seq);
 
 /**
  * Failure-detector input: the daemon suspects member `member` crashed. A

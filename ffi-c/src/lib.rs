@@ -73,7 +73,7 @@
 //! configured `tob_rto_us` (a belt-and-braces bound kept from before the
 //! core reported that tick).
 //!
-//! ## Adding an entry point (the group API is next)
+//! ## Adding an entry point
 //!
 //! Each function is a few lines: validate pointers with the helpers of
 //! `node.rs`, run the call through `guard::with_node` (handle checked,
@@ -85,13 +85,11 @@
 //! `phasecast_node_send_to`, `phasecast_node_pledged_send`,
 //! `phasecast_node_end_pledge`, with `proba_buf`/`timeout_us`/`app`/
 //! `critical` in [`phasecast_send_options`] and the node's policy in
-//! `phasecast_config::aggregation`. When the core's group API lands:
+//! `phasecast_config::aggregation`. QSM group multicast is
+//! `phasecast_node_install_groups` (the CMS view: regions and groups) and
+//! `phasecast_node_multicast`, delivered as `PHASECAST_EVENT_GROUP_DELIVERED`.
+//! To add an entry point:
 //!
-//! * `phasecast_node_join_group` / `leave_group`: new functions; multicast
-//!   to a group is already `phasecast_node_send` with `PHASECAST_DEST_GROUP`
-//!   (the core answers `PHASECAST_ERR_UNKNOWN_GROUP` for any group but
-//!   `PHASECAST_GROUP_ALL` today), and received group messages already carry
-//!   their group in `phasecast_received::to`;
 //! * new events: a `PHASECAST_EVENT_*` value and a union arm in
 //!   [`phasecast_event_data`], converted in `c_event()`;
 //! * bump `PHASECAST_ABI_VERSION`, run `make ffi-header`, add the misuse

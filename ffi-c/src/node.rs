@@ -908,6 +908,23 @@ fn c_event(me: NodeId, ev: Event<'_>) -> phasecast_event {
                 },
             },
         },
+        Event::GroupDelivered {
+            group,
+            sender,
+            seq,
+            payload,
+        } => phasecast_event {
+            kind: PHASECAST_EVENT_GROUP_DELIVERED,
+            data: phasecast_event_data {
+                group_delivered: phasecast_group_delivered {
+                    group: group.0,
+                    sender: sender.0,
+                    seq,
+                    payload: payload.as_ptr(),
+                    payload_len: payload.len(),
+                },
+            },
+        },
         Event::Received {
             from,
             group,
@@ -1183,6 +1200,108 @@ pub unsafe extern "C" fn phasecast_node_end_pledge(
         with_node(node, |n| {
             let h = n.engine.end_pledge(Instant::from_micros(now_us), app);
             put_opt(had, u32::from(h));
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
+/// Installs a group-membership view from the daemon's configuration
+/// service (QSM's CMS): `regions` (nodes with identical membership, each with
+/// its multicast address) and `groups` (sorted by id; each names the regions
+/// it spans). `epoch` must grow from view to view. A refused view
+/// (`PHASECAST_ERR_INVALID_ARGUMENT`, the detail says why) changes nothing.
+/// The arrays are read during the call only.
+///
+/// # Safety
+/// `node` as returned by create/init; `regions` points to `n_regions`
+/// readable entries whose `members` point to `member_count` ids (or is
+/// `NULL` with 0); `groups` likewise.
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_install_groups(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    epoch: u32,
+    regions: *const phasecast_region,
+    n_regions: usize,
+    groups: *const phasecast_group,
+    n_groups: usize,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            if n_regions > 8 {
+                return Err(invalid("n_regions: at most 8 (regions is a u8 mask)"));
+            }
+            if n_groups > 1 << 20 {
+                return Err(invalid("n_groups: too many"));
+            }
+            let rs: &[phasecast_region] = if n_regions == 0 {
+                &[]
+            } else {
+                non_null(regions, "regions")?;
+                std::slice::from_raw_parts(regions, n_regions)
+            };
+            let gs: &[phasecast_group] = if n_groups == 0 {
+                &[]
+            } else {
+                non_null(groups, "groups")?;
+                std::slice::from_raw_parts(groups, n_groups)
+            };
+            let mut members: Vec<Vec<NodeId>> = Vec::with_capacity(rs.len());
+            for r in rs {
+                members.push(peer_ids(r.members, r.member_count)?);
+            }
+            let views: Vec<phasecast_core::qsm::RegionView<'_>> = rs
+                .iter()
+                .zip(&members)
+                .map(|(r, m)| phasecast_core::qsm::RegionView {
+                    address: GroupId(r.address),
+                    members: m,
+                })
+                .collect();
+            let groups: Vec<phasecast_core::qsm::GroupView> = gs
+                .iter()
+                .map(|g| phasecast_core::qsm::GroupView {
+                    group: GroupId(g.group),
+                    regions: g.regions,
+                })
+                .collect();
+            n.engine
+                .install_groups(Instant::from_micros(now_us), epoch, &views, &groups)
+                .map_err(failure_of)?;
+            Ok(PHASECAST_OK)
+        })
+    }
+}
+
+/// Multicasts `payload` (copied) to `group` (QSM): one copy per region the
+/// group spans, per-sender FIFO and reliable at every live member, which
+/// gets `PHASECAST_EVENT_GROUP_DELIVERED`. `*seq` (if not `NULL`) gets the
+/// per-group sequence number. `PHASECAST_FULL` is the sender's flow control
+/// (too much unacknowledged); `PHASECAST_ERR_UNKNOWN_GROUP`;
+/// `PHASECAST_ERR_OVERSIZED` above one datagram.
+///
+/// # Safety
+/// `node` as returned by create/init; `payload` `NULL` (with `len` 0) or
+/// `len` readable bytes; `seq` `NULL` or writable.
+#[no_mangle]
+pub unsafe extern "C" fn phasecast_node_multicast(
+    node: *mut crate::guard::phasecast_node,
+    now_us: u64,
+    group: u32,
+    payload: *const u8,
+    len: usize,
+    seq: *mut u32,
+) -> phasecast_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_node(node, |n| {
+            let p = bytes(payload, len, "payload")?;
+            let s = n
+                .engine
+                .multicast(Instant::from_micros(now_us), GroupId(group), p)
+                .map_err(failure_of)?;
+            put_opt(seq, s);
             Ok(PHASECAST_OK)
         })
     }

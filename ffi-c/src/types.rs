@@ -64,7 +64,7 @@ pub enum phasecast_status {
 
 /// Version of this ABI; bumped on every incompatible change of a type or
 /// function. Compare with `phasecast_abi_version()` at run time.
-pub const PHASECAST_ABI_VERSION: u32 = 2;
+pub const PHASECAST_ABI_VERSION: u32 = 3;
 
 /// Largest cluster (member ids per configuration).
 pub const PHASECAST_MAX_MEMBERS: usize = 64;
@@ -282,6 +282,9 @@ pub enum phasecast_event_kind {
     PHASECAST_EVENT_EXCLUDED = 5,
     /// `data.bandwidth`: the bandwidth allocation changed this node's rate.
     PHASECAST_EVENT_BANDWIDTH_CHANGED = 6,
+    /// `data.group_delivered`: the next message of a sender in a group
+    /// (QSM reliable multicast: per-sender FIFO, reliable at live members).
+    PHASECAST_EVENT_GROUP_DELIVERED = 7,
     /// An event this version of the C ABI does not describe; skip it.
     PHASECAST_EVENT_UNSUPPORTED = 255,
 }
@@ -301,6 +304,48 @@ pub struct phasecast_delivered {
     pub payload: *const u8,
     /// Length of `payload`.
     pub payload_len: usize,
+}
+
+/// `PHASECAST_EVENT_GROUP_DELIVERED`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct phasecast_group_delivered {
+    /// The group it was multicast to.
+    pub group: u32,
+    /// Who multicast it.
+    pub sender: u16,
+    /// The sender's per-group sequence number (from 1).
+    pub seq: u32,
+    /// The bytes: owned by the node, valid until the next
+    /// `phasecast_node_poll_event` on it or its destruction.
+    pub payload: *const u8,
+    /// Length of `payload`.
+    pub payload_len: usize,
+}
+
+/// One region of a group-membership view (QSM's CMS output): nodes with the
+/// same group membership, reached at one multicast address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct phasecast_region {
+    /// The region's multicast address, as a group id the daemon maps to an
+    /// IP multicast group or a unicast fan-out (`poll_transmit` names it).
+    pub address: u32,
+    /// Its members (any order, no duplicates); read during the call only.
+    pub members: *const u16,
+    /// Number of `members`.
+    pub member_count: usize,
+}
+
+/// One group of a group-membership view: bit `i` of `regions` means the
+/// group spans `regions[i]` of the same call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct phasecast_group {
+    /// The group id.
+    pub group: u32,
+    /// The regions it spans (bit mask over the call's region array).
+    pub regions: u8,
 }
 
 /// `PHASECAST_EVENT_RECEIVED`.
@@ -372,6 +417,8 @@ pub union phasecast_event_data {
     pub suspected: phasecast_suspected,
     /// `PHASECAST_EVENT_BANDWIDTH_CHANGED`.
     pub bandwidth: phasecast_bandwidth,
+    /// `PHASECAST_EVENT_GROUP_DELIVERED`.
+    pub group_delivered: phasecast_group_delivered,
 }
 
 /// One event for the application (`phasecast_node_poll_event`).
