@@ -42,6 +42,7 @@ int main(void) {
             case PHASECAST_EVENT_SUSPECTED:
             case PHASECAST_EVENT_EXCLUDED:
             case PHASECAST_EVENT_BANDWIDTH_CHANGED:
+            case PHASECAST_EVENT_GROUP_DELIVERED:
             case PHASECAST_EVENT_UNSUPPORTED:
                 break;
             }
