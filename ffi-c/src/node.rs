@@ -890,6 +890,14 @@ pub unsafe extern "C" fn phasecast_node_poll_event(
     }
 }
 
+/// The C form of a total-order message id.
+fn c_msg_id(m: phasecast_core::MsgId) -> phasecast_msg_id {
+    phasecast_msg_id {
+        sender: m.sender.0,
+        counter: m.counter,
+    }
+}
+
 fn c_event(me: NodeId, ev: Event<'_>) -> phasecast_event {
     use phasecast_event_kind::*;
     match ev {
@@ -1013,13 +1021,7 @@ pub unsafe extern "C" fn phasecast_node_broadcast(
                 .engine
                 .broadcast(Instant::from_micros(now_us), p)
                 .map_err(failure_of)?;
-            put_opt(
-                id,
-                phasecast_msg_id {
-                    sender: m.sender.0,
-                    counter: m.counter,
-                },
-            );
+            put_opt(id, c_msg_id(m));
             Ok(PHASECAST_OK)
         })
     }
@@ -1363,13 +1365,7 @@ pub unsafe extern "C" fn phasecast_node_increase_bw(
                 .engine
                 .increase_bw(Instant::from_micros(now_us), amount)
                 .map_err(failure_of)?;
-            put_opt(
-                id,
-                phasecast_msg_id {
-                    sender: m.sender.0,
-                    counter: m.counter,
-                },
-            );
+            put_opt(id, c_msg_id(m));
             Ok(PHASECAST_OK)
         })
     }
@@ -1396,13 +1392,7 @@ pub unsafe extern "C" fn phasecast_node_decrease_bw(
                 .engine
                 .decrease_bw(Instant::from_micros(now_us), amount)
                 .map_err(failure_of)?;
-            put_opt(
-                id,
-                phasecast_msg_id {
-                    sender: m.sender.0,
-                    counter: m.counter,
-                },
-            );
+            put_opt(id, c_msg_id(m));
             Ok(PHASECAST_OK)
         })
     }
