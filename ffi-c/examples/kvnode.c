@@ -2,11 +2,14 @@
  * kvnode: a replicated key-value daemon on the phasecast C ABI.
  *
  *   kvnode --id I --nodes N [--base-port P] [--client-port C] [--stats FILE]
- *          [--mtu B] [--hb-ms H] [--fd-ms F] [--window W]
+ *          [--mtu B] [--hb-ms H] [--fd-ms F] [--window W] [--sched other|rr]
  *
  * One process per replica, plain POSIX C (UDP and TCP sockets, ppoll()).
  * Replica i talks to the others on UDP 127.0.0.1:(P + i) (P = 47000) and
- * serves clients on TCP 127.0.0.1:(C + i) (C = 47200).
+ * serves clients on TCP 127.0.0.1:(C + i) (C = 47200). --sched rr runs the
+ * replica under SCHED_RR like corosync (see pc_sched); the default is the
+ * normal policy because `make demo` runs its client on the same two cores,
+ * and real-time replicas busy with a flat-out load would starve it.
  *
  * Replication: SET and DEL are broadcast in uniform total order and applied
  * by every replica in delivery order, so all replicas go through the same
@@ -696,13 +699,15 @@ static void events(void) {
 
 static void usage(void) {
     fprintf(stderr, "usage: kvnode --id I --nodes N [--base-port P] [--client-port C] "
-                    "[--stats FILE] [--mtu B] [--hb-ms H] [--fd-ms F] [--window W]\n");
+                    "[--stats FILE] [--mtu B] [--hb-ms H] [--fd-ms F] [--window W]\n"
+                    "              [--sched other|rr]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     long id = -1, nodes = 0, base_port = 47000, client_port = 47200, mtu = 65507, hb_ms = 20,
          fd_ms = 300, window = 64;
+    const char *sched = "other";
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             usage();
@@ -726,6 +731,8 @@ int main(int argc, char **argv) {
             fd_ms = x;
         else if (!strcmp(k, "--window"))
             window = x;
+        else if (!strcmp(k, "--sched") && (!strcmp(v, "rr") || !strcmp(v, "other")))
+            sched = v;
         else
             usage();
     }
@@ -736,6 +743,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    char who[32];
+    snprintf(who, sizeof who, "kvnode %ld", id);
+    pc_sched(sched, who);
     for (int i = 0; i < MAX_CONNS; i++)
         K.conns[i].fd = -1;
     for (int i = 0; i < PENDING; i++)

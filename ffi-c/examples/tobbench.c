@@ -4,17 +4,21 @@
  *
  *   tobbench --id I --nodes N --messages M --size S [--rate R]
  *            [--base-port P] [--mtu B] [--window W] [--timeout-s T]
+ *            [--sched rr|other]
  *
  * Defaults: 65,507-byte datagrams (loopback carries them unfragmented), a
  * window of min(64, 40000 / S) undelivered broadcasts per member, member i
- * on 127.0.0.1:(P + i) with P = 47100.
+ * on 127.0.0.1:(P + i) with P = 47100, and --sched rr: SCHED_RR at priority
+ * 1 with locked memory when permitted, as corosync runs by default (the
+ * competitor this benchmark is compared with); --sched other keeps the
+ * default policy.
  *
  * Every member broadcasts M messages of S bytes (sender id, sequence, send
  * timestamp, padding) — flat out, or R messages per second with --rate —
  * and delivers all N*M. It prints one line:
  *
  *   RESULT id=… complete=0|1 delivered=… size=… elapsed_s=… msgs_per_s=…
- *          MB_per_s=… p50_ms=… p99_ms=… order_hash=…
+ *          MB_per_s=… p50_ms=… p99_ms=… order_hash=… sched=rr|other
  *
  * elapsed runs from the start barrier to the last delivery; msgs_per_s is
  * delivered messages (all senders) per second at this member; latency is
@@ -55,13 +59,15 @@ static int cmp_u64(const void *a, const void *b) {
 
 static void usage(void) {
     fprintf(stderr, "usage: tobbench --id I --nodes N --messages M --size S [--rate R]\n"
-                    "                [--base-port P] [--mtu B] [--window W] [--timeout-s T]\n");
+                    "                [--base-port P] [--mtu B] [--window W] [--timeout-s T]\n"
+                    "                [--sched rr|other]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     long id = -1, nodes = 0, messages = 0, size = 0, rate = 0, base_port = 47100, mtu = 65507,
          window = 0, timeout_s = 120;
+    const char *sched = "rr";
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             usage();
@@ -85,6 +91,8 @@ int main(int argc, char **argv) {
             window = x;
         else if (!strcmp(k, "--timeout-s"))
             timeout_s = x;
+        else if (!strcmp(k, "--sched") && (!strcmp(v, "rr") || !strcmp(v, "other")))
+            sched = v;
         else
             usage();
     }
@@ -108,6 +116,10 @@ int main(int argc, char **argv) {
     cfg.tob_rto_us = 10000;
     cfg.seed = 0x70b ^ (uint64_t)id;
     cfg.max_message = 65536;
+
+    char who[32];
+    snprintf(who, sizeof who, "tobbench %ld", id);
+    sched = pc_sched(sched, who);
 
     pc_host h;
     pc_host_open(&h, &cfg, (int)nodes, "127.0.0.1", (int)base_port);
@@ -236,9 +248,10 @@ int main(int argc, char **argv) {
             fprintf(stderr, "tobbench %ld: dropped (%s): %" PRIu64 "\n", id,
                     phasecast_drop_reason_str((uint32_t)r), c.dropped[r]);
     printf("RESULT id=%ld complete=%d delivered=%" PRIu64 " size=%ld elapsed_s=%.3f "
-           "msgs_per_s=%.0f MB_per_s=%.2f p50_ms=%.3f p99_ms=%.3f order_hash=%016" PRIx64 "\n",
+           "msgs_per_s=%.0f MB_per_s=%.2f p50_ms=%.3f p99_ms=%.3f order_hash=%016" PRIx64
+           " sched=%s\n",
            id, complete, delivered, size, elapsed, elapsed > 0 ? (double)delivered / elapsed : 0.0,
-           elapsed > 0 ? (double)delivered * (double)size / elapsed / 1e6 : 0.0, p50, p99, hash);
+           elapsed > 0 ? (double)delivered * (double)size / elapsed / 1e6 : 0.0, p50, p99, hash, sched);
     fflush(stdout);
     pc_host_close(&h);
     free(lat);
