@@ -29,9 +29,9 @@
  *    threads with small stacks may use the whole API.
  *  - Time: uint64_t microseconds from any origin, monotonic.
  *
- * Pending (not in this ABI version): the pledge API (begin pledge, send with
- * pledge options, pledged send) and group join/leave/multicast to groups
- * other than PHASECAST_GROUP_ALL.
+ *  - Groups (QSM): membership comes from the host's membership service as
+ *    views; joining or leaving a group is installing the next view with
+ *    phasecast_node_install_groups (a higher epoch), as QSM's CMS does.
  */
 
 
