@@ -1294,8 +1294,13 @@ impl<
             match progressed {
                 Pulled::Done => {
                     self.sinks[s].port.dequeue();
-                    if let Item::Message(slot) = item {
-                        self.free_out(slot);
+                    match item {
+                        Item::Message(slot) => self.free_out(slot),
+                        // The sequencer numbers its own broadcast once its
+                        // DATA has left (see `sequencer`, "Numbering"): the
+                        // ORDER follows in this very datagram.
+                        Item::Broadcast(_) => self.tob_try_order(self.me, now),
+                        Item::Intent(_) => {}
                     }
                 }
                 Pulled::NoRoom if w.records() == 0 => {
