@@ -64,8 +64,12 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
             ),
         );
     }
-    let duration = Duration::from_millis(600);
-    let per_node = (LINK_BPS as usize / 8 * 600 / 1000) / 10_000 + 50;
+    let ms: u64 = std::env::var("FC_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let duration = Duration::from_millis(ms);
+    let per_node = (LINK_BPS as usize / 8 * ms as usize / 1000) / 10_000 + 50;
     for node in 0..n {
         for _ in 0..per_node {
             s.app_at(
@@ -81,7 +85,15 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
             );
         }
     }
-    let (from, to) = (Instant::from_millis(100), Instant::ZERO + duration);
+    let (from, to) = (
+        Instant::from_millis(
+            std::env::var("FC_FROM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100),
+        ),
+        Instant::ZERO + duration,
+    );
     if std::env::var("FC_TRACE").is_ok() {
         s.run_until(Instant::from_millis(300));
         for _ in 0..200 {
@@ -99,7 +111,9 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
     }
     s.run_until(from);
     let at_from = s.stats().clone();
-    let node_from: Vec<_> = (0..n).map(|i| s.node(NodeId(i)).counters().clone()).collect();
+    let node_from: Vec<_> = (0..n)
+        .map(|i| s.node(NodeId(i)).counters().clone())
+        .collect();
     s.run_until(to);
     let mut bytes = vec![0u64; n as usize];
     let mut lat: Vec<u64> = Vec::new();
@@ -114,6 +128,7 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
     }
     let secs = (to - from).as_micros() as f64 / 1e6;
     if std::env::var("FC_DEBUG").is_ok() {
+        eprintln!("node size: {} bytes", std::mem::size_of::<BenchNode>());
         for i in 0..n {
             let nd = s.node(NodeId(i));
             eprintln!(
@@ -148,11 +163,12 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
                     / (LINK_BPS as f64 * secs)
             );
         }
-        for i in 0..n as usize {
-            let a = &node_from[i];
+        for (i, a) in node_from.iter().enumerate() {
             let b = s.node(NodeId(i as u16)).counters();
             eprintln!(
-                "n{i} window: frames sent {} recv {} records sent {} recv {} bytes recv {} retrans {} refused {}",
+                "n{i} window: accepted {} delivered {} frames sent {} recv {} records sent {} recv {} bytes recv {} retrans {} refused {}",
+                b.messages_accepted - a.messages_accepted,
+                b.messages_delivered - a.messages_delivered,
                 b.frames_sent - a.frames_sent,
                 b.frames_received - a.frames_received,
                 b.records_sent - a.records_sent,
