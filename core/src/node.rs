@@ -37,7 +37,7 @@ mod membership;
 mod multicast;
 mod sequencer;
 
-pub use bandwidth::BandwidthState;
+pub use bandwidth::{BandwidthState, RATE_HEADROOM_DIVISOR};
 pub use membership::ViewPolicy;
 pub use sequencer::{MsgId, TobStatus, MAX_MEMBERS, NACK_SPAN, PER_ORIGIN};
 

@@ -50,7 +50,8 @@
 //!   are deliberately not exempt from the token bucket: the allocation is
 //!   what a process may put on the others' downlinks, which FastCast's
 //!   max-min shares fill exactly, and traffic beside the bucket would push
-//!   every downlink past its line rate. They cost under 1 % of it (ORDER ids
+//!   every downlink past its line rate (the bucket even runs a little below
+//!   the allocation so that those queues drain; see `bandwidth`). They cost under 1 % of it (ORDER ids
 //!   share the sequencer's data datagrams; one 23-byte ACK per datagram).
 //! * **Retention.** A delivered message is freed once every member of the
 //!   view acknowledged it; messages delivered by a view change's
