@@ -7,6 +7,12 @@
 //! * `incr`: time from `increase_bw` to the increase taking effect, in RTTs.
 //!
 //! `cargo run --release -p phasecast-core --example fastcast -- throughput|latency|incr|all`
+//!
+//! Throughput knobs (environment): `FC_N`, `FC_MTU` select runs; `FC_MS`
+//! and `FC_FROM` set the end of the run and the start of the measured
+//! window (ms, default 600 and 100); `FC_DEBUG=1` prints per-node counters
+//! over the window and the delivery latency; `FC_TRACE=<ms>` samples
+//! acknowledgements and downlink queues for 20 ms from there.
 
 use phasecast_core::sim::{AppResult, Latency, LinkConfig, NodeEvent, Sim, SimConfig};
 use phasecast_core::{Config, Duration, Error, Instant, Node, NodeId};
@@ -94,8 +100,9 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
         ),
         Instant::ZERO + duration,
     );
-    if std::env::var("FC_TRACE").is_ok() {
-        s.run_until(Instant::from_millis(300));
+    if let Ok(v) = std::env::var("FC_TRACE") {
+        // FC_TRACE=<ms>: where the 20 ms of samples start (default 300).
+        s.run_until(Instant::from_millis(v.parse().unwrap_or(300)));
         for _ in 0..200 {
             s.run_for(Duration::from_micros(100));
             let st = s.node(NodeId(1)).tob_status();
