@@ -25,8 +25,10 @@
 //!   with the margin the queues stay short, no sink runs dry, and it is
 //!   98.4 % over the same second. The margin also absorbs control records
 //!   and IP/UDP headers of datagrams shorter than the MTU, which the
-//!   capacity does not count. `current_bw` and the allocation itself (the
-//!   paper's Tables 1–3) are unchanged; only the sending rate has it.
+//!   capacity does not count. The paper sets `availableBW` to what links
+//!   carry with its batch size (§3.5) and leaves the rest open; the margin
+//!   is ours. `current_bw` and the allocation itself (the paper's
+//!   Tables 1–3) are unchanged; only the sending rate has it.
 //! * The sink aggregates whatever waits when its token bucket lets it send,
 //!   so under contention datagrams fill up to the MTU (the paper's ≥ 4 kB
 //!   batching, bounded by the MTU); without contention a datagram leaves at
