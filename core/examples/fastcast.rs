@@ -7,6 +7,12 @@
 //! * `incr`: time from `increase_bw` to the increase taking effect, in RTTs.
 //!
 //! `cargo run --release -p phasecast-core --example fastcast -- throughput|latency|incr|all`
+//!
+//! Throughput knobs (environment): `FC_N`, `FC_MTU` select runs; `FC_MS`
+//! and `FC_FROM` set the end of the run and the start of the measured
+//! window (ms, default 600 and 100); `FC_DEBUG=1` prints per-node counters
+//! over the window and the delivery latency; `FC_TRACE=<ms>` samples
+//! acknowledgements and downlink queues for 20 ms from there.
 
 use phasecast_core::sim::{AppResult, Latency, LinkConfig, NodeEvent, Sim, SimConfig};
 use phasecast_core::{Config, Duration, Error, Instant, Node, NodeId};
@@ -64,8 +70,12 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
             ),
         );
     }
-    let duration = Duration::from_millis(600);
-    let per_node = (LINK_BPS as usize / 8 * 600 / 1000) / 10_000 + 50;
+    let ms: u64 = std::env::var("FC_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let duration = Duration::from_millis(ms);
+    let per_node = (LINK_BPS as usize / 8 * ms as usize / 1000) / 10_000 + 50;
     for node in 0..n {
         for _ in 0..per_node {
             s.app_at(
@@ -81,18 +91,51 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
             );
         }
     }
-    let (from, to) = (Instant::from_millis(100), Instant::ZERO + duration);
+    let (from, to) = (
+        Instant::from_millis(
+            std::env::var("FC_FROM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100),
+        ),
+        Instant::ZERO + duration,
+    );
+    if let Ok(v) = std::env::var("FC_TRACE") {
+        // FC_TRACE=<ms>: where the 20 ms of samples start (default 300).
+        s.run_until(Instant::from_millis(v.parse().unwrap_or(300)));
+        for _ in 0..200 {
+            s.run_for(Duration::from_micros(100));
+            let st = s.node(NodeId(1)).tob_status();
+            let st0 = s.node(NodeId(0)).tob_status();
+            let (q, b) = s.downlink_backlog(NodeId(1));
+            let (q0, b0) = s.downlink_backlog(NodeId(0));
+            eprintln!(
+                "{} n1: out {} nd {} known {} order {} minack {} down {}/{}µs | n0: out {} next_sn {} nd {} down {}/{}µs frames {}",
+                s.now().as_micros(), st.outstanding, st.next_deliver, st.known_end, st.order_end, st.min_ack, q, b.as_micros(),
+                st0.outstanding, st0.next_sn, st0.next_deliver, q0, b0.as_micros(), s.node(NodeId(1)).counters().frames_sent
+            );
+        }
+    }
+    s.run_until(from);
+    let at_from = s.stats().clone();
+    let node_from: Vec<_> = (0..n)
+        .map(|i| s.node(NodeId(i)).counters().clone())
+        .collect();
     s.run_until(to);
     let mut bytes = vec![0u64; n as usize];
+    let mut lat: Vec<u64> = Vec::new();
     for (at, node, ev) in s.events() {
         if let NodeEvent::Delivered { payload, .. } = ev {
             if *at >= from && *at < to {
                 bytes[node.0 as usize] += payload.len() as u64;
+                let sent = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
+                lat.push(at.as_micros() - sent);
             }
         }
     }
     let secs = (to - from).as_micros() as f64 / 1e6;
     if std::env::var("FC_DEBUG").is_ok() {
+        eprintln!("node size: {} bytes", std::mem::size_of::<BenchNode>());
         for i in 0..n {
             let nd = s.node(NodeId(i));
             eprintln!(
@@ -103,6 +146,54 @@ fn throughput(n: u16, mtu: usize) -> (f64, f64) {
             );
         }
         eprintln!("{:?}", s.stats().total);
+        for i in 0..n as usize {
+            let c0 = &at_from.per_node[i];
+            let c1 = &s.stats().per_node[i];
+            let c = phasecast_core::sim::Counters {
+                sent_payload_bytes: c1.sent_payload_bytes - c0.sent_payload_bytes,
+                sent_header_bytes: c1.sent_header_bytes - c0.sent_header_bytes,
+                sent_multicast: c1.sent_multicast - c0.sent_multicast,
+                sent_unicast: c1.sent_unicast - c0.sent_unicast,
+                received_payload_bytes: c1.received_payload_bytes - c0.received_payload_bytes,
+                received_header_bytes: c1.received_header_bytes - c0.received_header_bytes,
+                ..Default::default()
+            };
+            eprintln!(
+                "n{i} sent {} B (+{} hdr) in {} mc {} uc; received {} B (+{} hdr) = {:.1} % of the downlink",
+                c.sent_payload_bytes,
+                c.sent_header_bytes,
+                c.sent_multicast,
+                c.sent_unicast,
+                c.received_payload_bytes,
+                c.received_header_bytes,
+                100.0 * (c.received_payload_bytes + c.received_header_bytes) as f64 * 8.0
+                    / (LINK_BPS as f64 * secs)
+            );
+        }
+        for (i, a) in node_from.iter().enumerate() {
+            let b = s.node(NodeId(i as u16)).counters();
+            eprintln!(
+                "n{i} window: accepted {} delivered {} frames sent {} recv {} records sent {} recv {} bytes recv {} retrans {} refused {}",
+                b.messages_accepted - a.messages_accepted,
+                b.messages_delivered - a.messages_delivered,
+                b.frames_sent - a.frames_sent,
+                b.frames_received - a.frames_received,
+                b.records_sent - a.records_sent,
+                b.records_received - a.records_received,
+                b.bytes_received - a.bytes_received,
+                b.retransmissions - a.retransmissions,
+                b.refused_full - a.refused_full
+            );
+        }
+        lat.sort_unstable();
+        if !lat.is_empty() {
+            eprintln!(
+                "delivery latency (broadcast call to delivery, µs): p50 {} p99 {} max {}",
+                lat[lat.len() / 2],
+                lat[lat.len() * 99 / 100],
+                lat[lat.len() - 1]
+            );
+        }
     }
     let mean = bytes.iter().sum::<u64>() as f64 / n as f64 * 8.0 / secs / 1e6;
     let optimum = LINK_BPS as f64 / 1e6 * n as f64 / (n as f64 - 1.0);
@@ -176,8 +267,17 @@ fn main() {
                 println!("throughput, 942 Mb/s links, 10 kB messages, all processes broadcasting, allocation on");
                 println!("| N | MTU | delivered Mb/s per process | optimum B·N/(N−1) | ratio |");
                 println!("| --- | --- | --- | --- | --- |");
+                let only_n: Option<u16> = std::env::var("FC_N").ok().and_then(|v| v.parse().ok());
+                let only_mtu: Option<usize> =
+                    std::env::var("FC_MTU").ok().and_then(|v| v.parse().ok());
                 for mtu in [9000usize, 1500] {
+                    if only_mtu.is_some_and(|m| m != mtu) {
+                        continue;
+                    }
                     for n in 2..=8u16 {
+                        if only_n.is_some_and(|x| x != n) {
+                            continue;
+                        }
                         let (got, opt) = throughput(n, mtu);
                         println!("| {n} | {mtu} | {got:.0} | {opt:.0} | {:.1} % |", 100.0 * got / opt);
                     }

@@ -37,7 +37,7 @@ mod membership;
 mod multicast;
 mod sequencer;
 
-pub use bandwidth::BandwidthState;
+pub use bandwidth::{BandwidthState, RATE_HEADROOM_DIVISOR};
 pub use membership::ViewPolicy;
 pub use sequencer::{MsgId, TobStatus, MAX_MEMBERS, NACK_SPAN, PER_ORIGIN};
 
@@ -1294,8 +1294,13 @@ impl<
             match progressed {
                 Pulled::Done => {
                     self.sinks[s].port.dequeue();
-                    if let Item::Message(slot) = item {
-                        self.free_out(slot);
+                    match item {
+                        Item::Message(slot) => self.free_out(slot),
+                        // The sequencer numbers its own broadcast once its
+                        // DATA has left (see `sequencer`, "Numbering"): the
+                        // ORDER follows in this very datagram.
+                        Item::Broadcast(_) => self.tob_try_order(self.me, now),
+                        Item::Intent(_) => {}
                     }
                 }
                 Pulled::NoRoom if w.records() == 0 => {

@@ -415,6 +415,18 @@ impl<E: Endpoint> Sim<E> {
     pub fn is_up(&self, id: NodeId) -> bool {
         self.nodes.get(usize::from(id.0)).is_some_and(|n| n.up)
     }
+    /// Datagrams waiting in (or being received through) the node's downlink,
+    /// and the time until its downlink is free: the receive-side queue.
+    pub fn downlink_backlog(&self, id: NodeId) -> (usize, Duration) {
+        self.nodes
+            .get(usize::from(id.0))
+            .map_or((0, Duration::ZERO), |n| {
+                (
+                    n.downlink_queued,
+                    n.downlink_free.saturating_since(self.now),
+                )
+            })
+    }
     /// How many times the node has been restarted.
     pub fn incarnation(&self, id: NodeId) -> u32 {
         self.nodes
