@@ -199,6 +199,11 @@ def _omaha(
     load: float, proba_buf: float, timeout_rtt: float, instances: int, warmup: int,
     loss: float, policy: str, horizon_rtt: float, seed: int,
 ) -> Dict[str, Any]: ...
+def _qsm(
+    receivers: int, groups: int, loss_scenario: str, messages: Optional[int], seed: int,
+    token_period_ms: float, duration_s: float, rate: int, msg_bytes: int, link_mbps: float,
+    check_order: bool,
+) -> Dict[str, Any]: ...
 def _fastcast_bw_timeline(
     nodes: int, link_mbps: float, mtu: int, one_way_us: float,
     changes: List[Tuple[float, int, float]], end_ms: float, bin_ms: float,

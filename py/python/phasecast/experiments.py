@@ -70,6 +70,9 @@ __all__ = [
     "omaha_loss",
     "omaha_frontier",
     "FRONTIER_POLICIES",
+    "qsm",
+    "qsm_grid",
+    "QSM_SCENARIOS",
 ]
 
 
@@ -590,6 +593,104 @@ def omaha_frontier(
     return df.sort_values(["policy", "bandwidth_saving"]).reset_index(drop=True)
 
 
+#: QSM §5.3's perturbations by the name :func:`qsm` takes.
+QSM_SCENARIOS: Dict[str, str] = {
+    "none": "undisturbed",
+    "bursty": "one receiver drops every incoming packet for 10 ms every second",
+    "sleep": "one receiver sleeps 0.5 s every 5 s (its traffic held, nothing lost)",
+}
+
+
+def qsm(
+    receivers: int,
+    groups: int,
+    loss_scenario: str = "none",
+    messages: Optional[int] = 2000,
+    seed: int = 0,
+    *,
+    token_period_ms: float = 1000.0,
+    duration_s: float = 30.0,
+    rate: int = 0,
+    msg_bytes: int = 1000,
+    link_mbps: float = 100.0,
+    check_order: bool = True,
+) -> Dict[str, Any]:
+    """QSM §5: one sender multicasts ``messages`` messages of ``msg_bytes``
+    round robin to ``groups`` groups with identical membership (one region
+    of ``receivers`` nodes, 1 ..= 127), on 100 Mbit/s links with 100–200 µs
+    latency, every node a ``HostNode`` (about 2.6 MiB each).
+
+    ``loss_scenario``: ``"none"``; ``"bursty"`` (§5.3: one receiver drops
+    every incoming packet for 10 ms every second); ``"sleep"`` (one receiver
+    sleeps 0.5 s every 5 s from t = 1 s: its traffic is held, nothing lost).
+    The sender sends as fast as flow control allows (``rate`` 0) or
+    ``rate`` messages per second, for at most ``duration_s`` seconds; the
+    sending phase ends early once ``messages`` were sent and acknowledged
+    (``messages=None``: send for the whole ``duration_s``). Tokens circulate
+    every ``token_period_ms`` (QSM: 1 s).
+
+    Returns a dict: ``all_delivered`` (every receiver delivered every
+    message), ``fifo_violations`` (deliveries out of per-group FIFO order or
+    duplicated, with ``check_order``), ``corrupted``,
+    ``throughput_msgs_per_s`` (multicasts per second of the sending phase),
+    ``token_rtt_ms`` / ``token_rtt_max_ms`` (the token round trip: the
+    region's ring of partition leaders, or the partition's ring when the
+    region is one partition of at most 25 receivers; both levels also as
+    ``region_token_rtt_ms`` and ``partition_token_rtt_ms``, with ``_max_ms``),
+    ``ack_latency_ms`` / ``ack_latency_max_ms`` (multicast to
+    acknowledgement by the region, at the sender), ``pending_avg`` /
+    ``pending_max`` (unacknowledged messages at the sender, sampled every
+    50 ms), ``state_bytes_per_group``, ``group_table_bytes``,
+    ``qsm_state_bytes`` (all QSM state of a node, fixed whatever the number
+    of groups), ``memory_per_node_bytes``, ``payload_bytes_max_sender`` /
+    ``_receiver`` (payload bytes QSM held at once: the sender's
+    unacknowledged messages, a receiver's undelivered or cached ones),
+    ``sent``, ``min_delivered``,
+    ``forwards`` (copies recovered from a peer), ``remulticasts``,
+    ``duplicates``, ``send_s``, ``victim`` (the perturbed receiver),
+    ``token_period_ms`` and the parameters.
+    """
+    if not isinstance(loss_scenario, str):
+        raise TypeError(f"loss_scenario must be a string, not {type(loss_scenario).__name__}")
+    if loss_scenario not in QSM_SCENARIOS:
+        raise ValueError(f"loss_scenario must be one of {list(QSM_SCENARIOS)}, got {loss_scenario!r}")
+    return _core._qsm(
+        receivers, groups, loss_scenario, messages, seed,
+        _num("token_period_ms", token_period_ms), _num("duration_s", duration_s),
+        rate, msg_bytes, _num("link_mbps", link_mbps), bool(check_order),
+    )
+
+
+def qsm_grid(
+    receivers: Iterable[int] = (110,),
+    groups: Iterable[int] = (1, 64, 1024, 8192),
+    scenarios: Iterable[str] = ("none",),
+    token_periods_ms: Iterable[float] = (1000.0,),
+    *,
+    workers: Optional[int] = None,
+    progress: Optional[bool] = None,
+    **kwargs: Any,
+):
+    """:func:`qsm` over every receivers × groups × scenario × token period
+    (other parameters passed through), as a DataFrame with one row per run
+    and the columns of :func:`qsm`'s dict. Points run on ``workers``
+    threads (default: up to 2; a run of 110 receivers holds about 300 MB).
+    """
+    import pandas as pd
+
+    points = [(r, g, sc, tk) for sc in scenarios for tk in token_periods_ms
+              for r in receivers for g in groups]
+    if not points:
+        raise ValueError("the grid is empty")
+    workers = workers or min(2, len(points), os.cpu_count() or 1)
+    rows = _pool_map(
+        lambda p: qsm(p[0], p[1], p[2], token_period_ms=p[3], **kwargs),
+        points, workers, progress, "qsm grid")
+    first = ["loss_scenario", "token_period_ms", "receivers", "groups"]
+    df = pd.DataFrame(rows)
+    return df[first + [c for c in df.columns if c not in first]]
+
+
 #: Experiments by name, for ``python -m phasecast experiment NAME``.
 EXPERIMENTS: Dict[str, Callable[..., Any]] = {
     "fastcast_throughput": fastcast_throughput,
@@ -606,4 +707,6 @@ EXPERIMENTS: Dict[str, Callable[..., Any]] = {
     "omaha_table3": omaha_table3,
     "omaha_loss": omaha_loss,
     "omaha_frontier": omaha_frontier,
+    "qsm": qsm,
+    "qsm_grid": qsm_grid,
 }
