@@ -1606,7 +1606,11 @@ impl Simulation {
     /// Counters of the whole run (or of ``node``): datagrams and bytes on
     /// the wire (``header_bytes``: IP/UDP headers), records per datagram,
     /// retransmissions, network faults applied, view changes, application
-    /// retries, ...
+    /// retries, point-to-point ``messages_accepted``, ``messages_buffered``
+    /// (copies that waited in a pledge buffer) and ``sent_at_deadline``
+    /// (datagrams a buffer's deadline sent), and for the whole run
+    /// ``sends_requested`` / ``sends_accepted`` / ``sends_refused`` (the
+    /// application's :meth:`send` and :meth:`pledged_send` calls), ...
     #[pyo3(signature = (node=None))]
     fn stats<'py>(
         &self,
