@@ -325,6 +325,124 @@ fn _omaha<'py>(
     Ok(out)
 }
 
+/// See `phasecast.experiments.qsm`.
+#[pyfunction]
+#[pyo3(signature = (receivers, groups, loss_scenario, messages, seed, token_period_ms, duration_s, rate, msg_bytes, link_mbps, check_order))]
+#[allow(clippy::too_many_arguments)]
+fn _qsm<'py>(
+    py: Python<'py>,
+    receivers: &Bound<'py, PyAny>,
+    groups: &Bound<'py, PyAny>,
+    loss_scenario: &str,
+    messages: Option<&Bound<'py, PyAny>>,
+    seed: &Bound<'py, PyAny>,
+    token_period_ms: f64,
+    duration_s: f64,
+    rate: &Bound<'py, PyAny>,
+    msg_bytes: &Bound<'py, PyAny>,
+    link_mbps: f64,
+    check_order: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    use phasecast_core::sim::qsm::{run, QsmParams, Scenario};
+    let max_receivers = (phasecast_core::qsm::MAX_REGION_MEMBERS - 1) as u64;
+    let receivers = args::count("receivers", receivers, 1, max_receivers)? as u16;
+    let groups = args::count("groups", groups, 1, 8192)? as u32;
+    let scenario = match loss_scenario {
+        "none" => Scenario::Undisturbed,
+        "bursty" | "loss" => Scenario::Loss,
+        "sleep" => Scenario::Sleep,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "loss_scenario must be 'none', 'bursty' or 'sleep', got {other:?}"
+            )))
+        }
+    };
+    let messages = messages
+        .map(|m| args::count("messages", m, 1, 100_000_000))
+        .transpose()?;
+    let token = args::positive_duration("token_period_ms", token_period_ms)?;
+    if token.as_micros() < 1000 || token.as_micros() > 60_000_000 {
+        return Err(PyValueError::new_err(
+            "token_period_ms must be within 1 ..= 60000",
+        ));
+    }
+    if !duration_s.is_finite() || !(0.05..=3600.0).contains(&duration_s) {
+        return Err(PyValueError::new_err(
+            "duration_s must be within 0.05 ..= 3600 seconds",
+        ));
+    }
+    let rate = args::count("rate", rate, 0, 10_000_000)?;
+    let payload_max = 1500 - 28 - 64; // well inside one datagram
+    let msg_bytes = args::count("msg_bytes", msg_bytes, 8, payload_max)? as usize;
+    let link_bps = args::mbps_to_bps("link_mbps", link_mbps)?;
+    let p = QsmParams {
+        receivers,
+        groups,
+        scenario,
+        token_period: token,
+        send_for: Duration::from_micros((duration_s * 1e6) as u64),
+        messages,
+        rate,
+        msg_bytes,
+        link_bps,
+        seed: args::seed(seed)?,
+        check_order,
+        ..QsmParams::default()
+    };
+    let o = py.detach(move || on_big_stack(move || run(&p)))?;
+    let d = PyDict::new(py);
+    d.set_item("all_delivered", o.all_delivered)?;
+    d.set_item("fifo_violations", o.fifo_violations)?;
+    d.set_item("corrupted", o.corrupted)?;
+    d.set_item("throughput_msgs_per_s", o.throughput)?;
+    // A region of one partition (<= 25 receivers) has no ring of partition
+    // leaders: its token round trip is the partition ring's.
+    let two_levels = o.rtt_avg_ms > 0.0;
+    d.set_item(
+        "token_rtt_ms",
+        if two_levels {
+            o.rtt_avg_ms
+        } else {
+            o.prtt_avg_ms
+        },
+    )?;
+    d.set_item(
+        "token_rtt_max_ms",
+        if two_levels {
+            o.rtt_max_ms
+        } else {
+            o.prtt_max_ms
+        },
+    )?;
+    d.set_item("region_token_rtt_ms", o.rtt_avg_ms)?;
+    d.set_item("region_token_rtt_max_ms", o.rtt_max_ms)?;
+    d.set_item("partition_token_rtt_ms", o.prtt_avg_ms)?;
+    d.set_item("partition_token_rtt_max_ms", o.prtt_max_ms)?;
+    d.set_item("ack_latency_ms", o.ack_avg_ms)?;
+    d.set_item("ack_latency_max_ms", o.ack_max_ms)?;
+    d.set_item("state_bytes_per_group", o.memory.per_group)?;
+    d.set_item("group_table_bytes", o.memory.per_group * o.memory.groups)?;
+    d.set_item("qsm_state_bytes", o.memory.total)?;
+    d.set_item("memory_per_node_bytes", o.node_bytes)?;
+    d.set_item("payload_bytes_max_sender", o.storage_max.0)?;
+    d.set_item("payload_bytes_max_receiver", o.storage_max.1)?;
+    d.set_item("pending_avg", o.pending_avg)?;
+    d.set_item("pending_max", o.pending_max)?;
+    d.set_item("sent", o.sent)?;
+    d.set_item("min_delivered", o.min_delivered)?;
+    d.set_item("forwards", o.forwards)?;
+    d.set_item("remulticasts", o.remulticasts)?;
+    d.set_item("duplicates", o.duplicates)?;
+    d.set_item("send_s", o.send_secs)?;
+    d.set_item("victim", o.victim.map(|v| v.0))?;
+    d.set_item("token_period_ms", token.as_micros() as f64 / 1000.0)?;
+    d.set_item("receivers", receivers)?;
+    d.set_item("groups", groups)?;
+    d.set_item("loss_scenario", loss_scenario)?;
+    d.set_item("end_ms", o.end.as_micros() as f64 / 1000.0)?;
+    Ok(d)
+}
+
 /// See `phasecast.experiments.fastcast_latency`.
 #[pyfunction]
 #[pyo3(signature = (nodes, msg_bytes, rate_mbps, duration_s, link_mbps, mtu, one_way_us, seed))]
@@ -527,6 +645,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_fastcast_throughput, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_latency, m)?)?;
     m.add_function(wrap_pyfunction!(_omaha, m)?)?;
+    m.add_function(wrap_pyfunction!(_qsm, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_incr, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_bw_trace, m)?)?;
     m.add_function(wrap_pyfunction!(_fastcast_bw_timeline, m)?)?;

@@ -33,7 +33,9 @@ use std::rc::Rc;
 
 use phasecast_core::sim::check::{Checks, History, MsgId as CheckId};
 use phasecast_core::sim::{AppResult, Endpoint, Latency, LinkConfig, NodeEvent, Sim, SimConfig};
-use phasecast_core::{Config, Duration, Error, Instant, Node, NodeId, Transmit, ViewPolicy};
+use phasecast_core::{
+    Aggregation, Config, Duration, Error, Instant, Node, NodeId, SendOptions, Transmit, ViewPolicy,
+};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -121,6 +123,7 @@ pub struct Params {
     pub link_capacity: Option<u64>,
     pub view_policy: ViewPolicy,
     pub max_message: usize,
+    pub aggregation: Aggregation,
 }
 
 fn node_config<'a>(
@@ -142,6 +145,7 @@ fn node_config<'a>(
     c.view_policy = p.view_policy;
     c.link_capacity = p.link_capacity;
     c.max_message = p.max_message;
+    c.aggregation = p.aggregation;
     c
 }
 
@@ -193,6 +197,33 @@ pub struct World {
     /// Next counter of each node's broadcasts (assigned when queued).
     next_counter: Vec<u32>,
     requested: u64,
+    /// Point-to-point operations (`send`, `pledged_send`) asked for, and
+    /// those the core accepted or refused for good.
+    sends: SendTally,
+}
+
+/// Point-to-point operations of the simulated applications.
+#[derive(Default)]
+struct SendTally {
+    requested: u64,
+    accepted: Rc<Cell<u64>>,
+    refused: Rc<Cell<u64>>,
+}
+
+/// One point-to-point operation the simulated application performs.
+#[derive(Clone, Debug)]
+pub enum P2p {
+    /// `send_to` (or `pledged_send` when `pledged`).
+    Send {
+        dests: Vec<u16>,
+        payload: Vec<u8>,
+        opts: SendOptions,
+        pledged: bool,
+    },
+    /// `begin_pledge(app, dests)`.
+    Begin { app: u16, dests: Vec<u16> },
+    /// `end_pledge(app)`.
+    End { app: u16 },
 }
 
 impl World {
@@ -239,6 +270,7 @@ impl World {
             refused: Rc::new(Cell::new(0)),
             next_counter: vec![0; usize::from(n)],
             requested: 0,
+            sends: SendTally::default(),
         })
     }
 
@@ -312,6 +344,79 @@ impl World {
                 }
             }),
         );
+    }
+
+    /// Queues a point-to-point operation of `node`'s application at `at`.
+    /// Like `broadcast`, what the core refuses as `Full` stays at the head
+    /// of the node's application queue and is retried after its next input.
+    pub fn p2p(&mut self, node: u16, op: P2p, at: Instant) {
+        let counts = matches!(op, P2p::Send { .. });
+        if counts {
+            self.sends.requested += 1;
+        }
+        let accepted = self.sends.accepted.clone();
+        let refused = self.sends.refused.clone();
+        self.sim.app_at(
+            NodeId(node),
+            at,
+            Box::new(move |ep: &mut Ep, now| {
+                let ids = |d: &[u16]| d.iter().copied().map(NodeId).collect::<Vec<_>>();
+                let r = match &op {
+                    P2p::Send {
+                        dests,
+                        payload,
+                        opts,
+                        pledged,
+                    } => {
+                        let dests = ids(dests);
+                        if *pledged {
+                            ep.node.pledged_send(now, &dests, payload, *opts)
+                        } else {
+                            ep.node.send_to(now, &dests, payload, *opts)
+                        }
+                        .map(|_| ())
+                    }
+                    P2p::Begin { app, dests } => ep.node.begin_pledge(now, *app, &ids(dests)),
+                    P2p::End { app } => {
+                        ep.node.end_pledge(now, *app);
+                        Ok(())
+                    }
+                };
+                match r {
+                    Ok(()) => {
+                        if counts {
+                            accepted.set(accepted.get() + 1);
+                        }
+                        AppResult::Done
+                    }
+                    Err(Error::Full) => AppResult::Retry,
+                    Err(_) => {
+                        if counts {
+                            refused.set(refused.get() + 1);
+                        }
+                        AppResult::Done
+                    }
+                }
+            }),
+        );
+    }
+
+    /// Point-to-point messages `node` received: (sender, payload) in order.
+    pub fn received(&self, node: u16, inc: u32) -> Vec<(u16, Vec<u8>)> {
+        self.sim
+            .events()
+            .iter()
+            .filter(|(_, n, (i, _))| n.0 == node && *i == inc)
+            .filter_map(|(_, _, (_, e))| match e {
+                NodeEvent::Received {
+                    from,
+                    group: None,
+                    payload,
+                    ..
+                } => Some((from.0, payload.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn crash(&mut self, node: u16, at: Instant) {
@@ -520,6 +625,10 @@ impl World {
             k.tob_stalls += nc.tob_stalls;
             k.view_changes_started += nc.view_changes_started;
             k.view_changes += nc.view_changes;
+            k.messages_buffered += nc.messages_buffered;
+            for (a, b) in k.sent_because.iter_mut().zip(nc.sent_because.iter()) {
+                *a += b;
+            }
             for (a, b) in k.dropped.iter_mut().zip(nc.dropped.iter()) {
                 *a += b;
             }
@@ -556,6 +665,12 @@ impl World {
             ("app_retries", U(c.app_retries)),
             ("app_dropped", U(c.app_dropped)),
             ("delivered", U(k.messages_delivered)),
+            ("messages_accepted", U(k.messages_accepted)),
+            ("messages_buffered", U(k.messages_buffered)),
+            (
+                "sent_at_deadline",
+                U(k.sent_because[phasecast_core::SendReason::Deadline as usize]),
+            ),
             ("tob_stalls", U(k.tob_stalls)),
             ("view_changes_started", U(k.view_changes_started)),
             ("view_changes", U(k.view_changes)),
@@ -600,6 +715,16 @@ impl World {
         self.sim.node(NodeId(node)).node.current_bw()
     }
 
+    /// Point-to-point sends asked for, accepted by the core, refused for
+    /// good (and so still queued = asked − accepted − refused).
+    pub fn send_counts(&self) -> (u64, u64, u64) {
+        (
+            self.sends.requested,
+            self.sends.accepted.get(),
+            self.sends.refused.get(),
+        )
+    }
+
     pub fn queued(&self) -> u64 {
         let done = self.accepted.borrow().len() as u64 + self.refused.get();
         self.requested
@@ -616,6 +741,25 @@ fn parse_view_policy(s: &str) -> PyResult<ViewPolicy> {
             "view_policy must be 'primary_partition' or 'trust_detector', got {s:?}"
         ))),
     }
+}
+
+/// An aggregation policy by name (the core's [`Aggregation`]).
+pub fn parse_aggregation(s: &str, horizon_ms: f64) -> PyResult<Aggregation> {
+    Ok(match s {
+        "omaha" => Aggregation::Omaha,
+        "none" => Aggregation::None,
+        "time_based" => Aggregation::TimeBased,
+        "criticality" => Aggregation::Criticality,
+        "horizon" => Aggregation::Horizon {
+            horizon: args::duration("horizon_ms", horizon_ms)?,
+        },
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "aggregation must be one of 'omaha', 'none', 'time_based', 'horizon', \
+                 'criticality'; got {s:?}"
+            )))
+        }
+    })
 }
 
 fn latency(v: Option<&Bound<'_, PyAny>>) -> PyResult<Latency> {
@@ -659,7 +803,9 @@ fn latency(v: Option<&Bound<'_, PyAny>>) -> PyResult<Latency> {
 /// ``window`` (undelivered broadcasts per node before ``Full``),
 /// ``link_capacity_mbps`` (FastCast's B: turns bandwidth allocation on),
 /// ``view_policy`` (``"primary_partition"`` or ``"trust_detector"``),
-/// ``max_message``.
+/// ``max_message``, ``aggregation`` (how point-to-point sends are
+/// aggregated: ``"omaha"`` pledge buffers, the default; ``"none"``;
+/// ``"time_based"``; ``"horizon"`` with ``horizon_ms``; ``"criticality"``).
 ///
 /// Nothing happens until :meth:`run`; operations (``broadcast``, ``crash``,
 /// ...) are scheduled at the current virtual time or at ``at_ms``.
@@ -670,6 +816,7 @@ pub struct Simulation {
     seed: u64,
     mtu: usize,
     max_payload: usize,
+    max_message: usize,
     allocation: bool,
     /// Virtual time, µs (mirrors the world's clock after every call).
     now_us: u64,
@@ -705,6 +852,86 @@ impl Simulation {
         py.detach(|| self.worker.call(f))
     }
 
+    /// Destinations of a point-to-point operation of `node`: a non-empty
+    /// iterable of distinct node ids other than `node`.
+    fn dests(&self, node: u16, dests: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
+        let bad = || PyTypeError::new_err("dests must be a list of node ids");
+        if dests.is_instance_of::<pyo3::types::PyString>()
+            || dests.is_instance_of::<PyBytes>()
+            || dests.is_instance_of::<pyo3::types::PyInt>()
+        {
+            return Err(bad());
+        }
+        let mut out = Vec::new();
+        for d in dests.try_iter().map_err(|_| bad())? {
+            let d = self.node("destination", &d?)?;
+            if d == node {
+                return Err(PyValueError::new_err(format!(
+                    "node {node} cannot send to itself"
+                )));
+            }
+            if out.contains(&d) {
+                return Err(PyValueError::new_err(format!(
+                    "destination {d} appears twice"
+                )));
+            }
+            out.push(d);
+        }
+        if out.is_empty() {
+            return Err(PyValueError::new_err("dests must name at least one node"));
+        }
+        Ok(out)
+    }
+
+    /// An application id (Omaha's `app`): an int in 0 ..= 65535.
+    fn app_arg(app: &Bound<'_, PyAny>) -> PyResult<u16> {
+        Ok(args::count("app", app, 0, u64::from(u16::MAX))? as u16)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn p2p_send(
+        &mut self,
+        py: Python<'_>,
+        node: &Bound<'_, PyAny>,
+        dests: &Bound<'_, PyAny>,
+        payload: &Bound<'_, PyAny>,
+        proba_buf: f64,
+        timeout_ms: f64,
+        app: &Bound<'_, PyAny>,
+        critical: bool,
+        at_ms: Option<f64>,
+        pledged: bool,
+    ) -> PyResult<()> {
+        let node = self.node("node", node)?;
+        let dests = self.dests(node, dests)?;
+        let payload = args::payload(payload)?;
+        if payload.len() > self.max_message {
+            return Err(PyValueError::new_err(format!(
+                "payload of {} bytes is larger than max_message ({} bytes)",
+                payload.len(),
+                self.max_message
+            )));
+        }
+        let proba_buf = args::probability("proba_buf", proba_buf)? as f32;
+        let timeout = args::duration("timeout_ms", timeout_ms)?;
+        let app = Self::app_arg(app)?;
+        let at = self.at("at_ms", at_ms)?;
+        let opts = SendOptions {
+            proba_buf,
+            timeout,
+            app,
+            critical,
+            ..SendOptions::default()
+        };
+        let op = P2p::Send {
+            dests,
+            payload,
+            opts,
+            pledged,
+        };
+        self.call(py, move |w| w.p2p(node, op, at))
+    }
+
     fn incarnation_arg(inc: i64) -> PyResult<u32> {
         u32::try_from(inc)
             .map_err(|_| PyValueError::new_err(format!("incarnation must be >= 0, got {inc}")))
@@ -714,7 +941,7 @@ impl Simulation {
 #[pymethods]
 impl Simulation {
     #[new]
-    #[pyo3(signature = (nodes, seed, latency_ms=None, bandwidth_mbps=None, loss=0.0, duplicate=0.0, reorder=0.0, mtu=None, *, heartbeat_ms=10.0, fd_timeout_ms=100.0, rto_ms=20.0, window=None, link_capacity_mbps=None, view_policy="primary_partition", max_message=None))]
+    #[pyo3(signature = (nodes, seed, latency_ms=None, bandwidth_mbps=None, loss=0.0, duplicate=0.0, reorder=0.0, mtu=None, *, heartbeat_ms=10.0, fd_timeout_ms=100.0, rto_ms=20.0, window=None, link_capacity_mbps=None, view_policy="primary_partition", max_message=None, aggregation="omaha", horizon_ms=10.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -733,6 +960,8 @@ impl Simulation {
         link_capacity_mbps: Option<f64>,
         view_policy: &str,
         max_message: Option<&Bound<'_, PyAny>>,
+        aggregation: &str,
+        horizon_ms: f64,
     ) -> PyResult<Self> {
         let n = args::count("nodes", nodes, 1, MAX_NODES as u64)? as u16;
         let mtu = args::opt_count(
@@ -770,6 +999,7 @@ impl Simulation {
                 .transpose()?,
             view_policy: parse_view_policy(view_policy)?,
             max_message,
+            aggregation: parse_aggregation(aggregation, horizon_ms)?,
         };
         if p.fd_timeout.as_micros() <= p.heartbeat.as_micros() {
             return Err(PyValueError::new_err(
@@ -786,6 +1016,7 @@ impl Simulation {
             seed,
             mtu,
             max_payload: max_message - TAG,
+            max_message,
             allocation,
             now_us: 0,
         })
@@ -874,6 +1105,130 @@ impl Simulation {
         at_ms: Option<f64>,
     ) -> PyResult<()> {
         self.bw(py, node, mbps, at_ms, false)
+    }
+
+    /// Sends ``payload`` from ``node`` to each of ``dests`` (a list of other
+    /// node ids), point to point, through Omaha's overloaded ``send(msg,
+    /// dests, probaBuf, t, app)``: when another application's pledge covers
+    /// a destination, the copy waits in that destination's pledge buffer
+    /// with probability ``proba_buf``, for at most ``timeout_ms``, and
+    /// leaves with the pledged datagram (or at its deadline). With
+    /// ``proba_buf=0`` it leaves at once, with whatever was buffered.
+    /// ``app`` is the sending application (0 ..= 65535); ``critical`` marks
+    /// a message a peer's progress waits on (only the ``"criticality"``
+    /// aggregation policy looks at it).
+    ///
+    /// Best effort, as the core's point-to-point layer: a datagram lost on
+    /// the network is not resent. The simulated application queues the
+    /// operation like ``broadcast``: what the core refuses as ``Full`` is
+    /// retried after the node's next input. Receivers see it in
+    /// :meth:`received`.
+    #[pyo3(signature = (node, dests, payload, proba_buf=0.0, timeout_ms=0.0, app=None, *, critical=true, at_ms=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        py: Python<'_>,
+        node: &Bound<'_, PyAny>,
+        dests: &Bound<'_, PyAny>,
+        payload: &Bound<'_, PyAny>,
+        proba_buf: f64,
+        timeout_ms: f64,
+        app: Option<&Bound<'_, PyAny>>,
+        critical: bool,
+        at_ms: Option<f64>,
+    ) -> PyResult<()> {
+        let zero = 0u16.into_pyobject(py)?.into_any();
+        let app = app.unwrap_or(&zero);
+        self.p2p_send(
+            py, node, dests, payload, proba_buf, timeout_ms, app, critical, at_ms, false,
+        )
+    }
+
+    /// Omaha's ``beginPledge(app, futureDests)`` at ``node``: application
+    /// ``app`` promises to send to ``dests`` soon (e.g. when its quorum wait
+    /// ends), so other applications' messages to them may wait for that
+    /// datagram. Replaces ``app``'s previous pledge at ``node``.
+    #[pyo3(signature = (node, app, dests, at_ms=None))]
+    fn begin_pledge(
+        &mut self,
+        py: Python<'_>,
+        node: &Bound<'_, PyAny>,
+        app: &Bound<'_, PyAny>,
+        dests: &Bound<'_, PyAny>,
+        at_ms: Option<f64>,
+    ) -> PyResult<()> {
+        let node = self.node("node", node)?;
+        let app = Self::app_arg(app)?;
+        let dests = self.dests(node, dests)?;
+        let at = self.at("at_ms", at_ms)?;
+        self.call(py, move |w| w.p2p(node, P2p::Begin { app, dests }, at))
+    }
+
+    /// Omaha's ``pledgedSend``: ends ``app``'s pledge at ``node``, then
+    /// sends like :meth:`send` (the datagram that carries what other
+    /// applications buffered behind the pledge).
+    #[pyo3(signature = (node, dests, payload, proba_buf=0.0, timeout_ms=0.0, app=None, *, critical=true, at_ms=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn pledged_send(
+        &mut self,
+        py: Python<'_>,
+        node: &Bound<'_, PyAny>,
+        dests: &Bound<'_, PyAny>,
+        payload: &Bound<'_, PyAny>,
+        proba_buf: f64,
+        timeout_ms: f64,
+        app: Option<&Bound<'_, PyAny>>,
+        critical: bool,
+        at_ms: Option<f64>,
+    ) -> PyResult<()> {
+        let zero = 0u16.into_pyobject(py)?.into_any();
+        let app = app.unwrap_or(&zero);
+        self.p2p_send(
+            py, node, dests, payload, proba_buf, timeout_ms, app, critical, at_ms, true,
+        )
+    }
+
+    /// Ends ``app``'s pledge at ``node`` without sending (e.g. its instance
+    /// was abandoned); what waited behind it leaves at its deadline.
+    #[pyo3(signature = (node, app, at_ms=None))]
+    fn end_pledge(
+        &mut self,
+        py: Python<'_>,
+        node: &Bound<'_, PyAny>,
+        app: &Bound<'_, PyAny>,
+        at_ms: Option<f64>,
+    ) -> PyResult<()> {
+        let node = self.node("node", node)?;
+        let app = Self::app_arg(app)?;
+        let at = self.at("at_ms", at_ms)?;
+        self.call(py, move |w| w.p2p(node, P2p::End { app }, at))
+    }
+
+    /// Point-to-point messages ``node`` received (:meth:`send`,
+    /// :meth:`pledged_send`), in arrival order, as ``(sender, payload)``.
+    #[pyo3(signature = (node, incarnation=0))]
+    fn received<'py>(
+        &self,
+        py: Python<'py>,
+        node: &Bound<'py, PyAny>,
+        incarnation: i64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let node = self.node("node", node)?;
+        let inc = Self::incarnation_arg(incarnation)?;
+        let rows = self.call(py, move |w| w.received(node, inc))?;
+        let items: Vec<Bound<'py, PyTuple>> = rows
+            .into_iter()
+            .map(|(s, p)| {
+                PyTuple::new(
+                    py,
+                    [
+                        s.into_pyobject(py)?.into_any(),
+                        PyBytes::new(py, &p).into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, items)
     }
 
     /// ``node``'s allocated sending rate in Mb/s (FastCast's ``currentBW``),
@@ -1251,7 +1606,11 @@ impl Simulation {
     /// Counters of the whole run (or of ``node``): datagrams and bytes on
     /// the wire (``header_bytes``: IP/UDP headers), records per datagram,
     /// retransmissions, network faults applied, view changes, application
-    /// retries, ...
+    /// retries, point-to-point ``messages_accepted``, ``messages_buffered``
+    /// (copies that waited in a pledge buffer) and ``sent_at_deadline``
+    /// (datagrams a buffer's deadline sent), and for the whole run
+    /// ``sends_requested`` / ``sends_accepted`` / ``sends_refused`` (the
+    /// application's :meth:`send` and :meth:`pledged_send` calls), ...
     #[pyo3(signature = (node=None))]
     fn stats<'py>(
         &self,
@@ -1259,7 +1618,8 @@ impl Simulation {
         node: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let node = node.map(|n| self.node("node", n)).transpose()?;
-        let (rows, queued) = self.call(py, move |w| (w.stats(node), w.queued()))?;
+        let (rows, queued, sends) =
+            self.call(py, move |w| (w.stats(node), w.queued(), w.send_counts()))?;
         let d = PyDict::new(py);
         for (k, v) in rows {
             match v {
@@ -1269,6 +1629,9 @@ impl Simulation {
         }
         if node.is_none() {
             d.set_item("broadcasts_queued", queued)?;
+            d.set_item("sends_requested", sends.0)?;
+            d.set_item("sends_accepted", sends.1)?;
+            d.set_item("sends_refused", sends.2)?;
         }
         Ok(d)
     }

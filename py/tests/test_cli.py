@@ -29,6 +29,15 @@ def test_experiment_json():
     assert all(r["matches_paper"] for r in json.loads(p.stdout))
 
 
+def test_experiment_omaha_table_json():
+    p = run("experiment", "omaha_table3", "--param", 'loads=["high"]', "--param",
+            "instances=200", "--param", "warmup=20", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["timeout_rtt"] for r in rows] == [0.25, 0.5, 1.0, 1.2]
+    assert rows[2]["load"] == "high" and rows[2]["paper_bandwidth_saving"] == 0.281
+
+
 def test_experiment_errors_are_reported_not_raised():
     p = run("experiment", "fastcast_incr", "--param", "nodes=1")
     assert p.returncode == 2 and "nodes" in p.stderr

@@ -45,6 +45,8 @@ from phasecast import MAX_NODES, MAX_SIM_MTU, Simulation
         (dict(view_policy="majority"), ValueError),
         (dict(link_capacity_mbps=0), ValueError),
         (dict(max_message=3), ValueError),
+        (dict(aggregation="sometimes"), ValueError),
+        (dict(aggregation="horizon", horizon_ms=-1), ValueError),
     ],
 )
 def test_bad_constructor_arguments(kwargs, exc):
@@ -99,6 +101,38 @@ def sim():
         (lambda s: s.increase_bw(0, 10), ValueError),  # allocation off
         (lambda s: s.current_bw(3), IndexError),
         (lambda s: s.heal_all(at_ms=-5), ValueError),
+        # point to point and pledges
+        (lambda s: s.send(3, [1], b"x"), IndexError),
+        (lambda s: s.send(0, [3], b"x"), IndexError),
+        (lambda s: s.send(0, [-1], b"x"), IndexError),
+        (lambda s: s.send(0, [0], b"x"), ValueError),  # itself
+        (lambda s: s.send(0, [], b"x"), ValueError),
+        (lambda s: s.send(0, [1, 1], b"x"), ValueError),
+        (lambda s: s.send(0, 1, b"x"), TypeError),
+        (lambda s: s.send(0, "12", b"x"), TypeError),
+        (lambda s: s.send(0, [1.0], b"x"), TypeError),
+        (lambda s: s.send(0, [1], "text"), TypeError),
+        (lambda s: s.send(0, [1], b"x" * 70000), ValueError),
+        (lambda s: s.send(0, [1], b"x", proba_buf=1.5), ValueError),
+        (lambda s: s.send(0, [1], b"x", proba_buf=math.nan), ValueError),
+        (lambda s: s.send(0, [1], b"x", proba_buf="always"), TypeError),
+        (lambda s: s.send(0, [1], b"x", timeout_ms=-1), ValueError),
+        (lambda s: s.send(0, [1], b"x", timeout_ms=math.inf), ValueError),
+        (lambda s: s.send(0, [1], b"x", app=-1), ValueError),
+        (lambda s: s.send(0, [1], b"x", app=2**16), ValueError),
+        (lambda s: s.send(0, [1], b"x", app="paxos"), TypeError),
+        (lambda s: s.send(0, [1], b"x", at_ms=1.0), ValueError),  # in the past
+        (lambda s: s.begin_pledge(0, 1, [0]), ValueError),
+        (lambda s: s.begin_pledge(0, 1, [5]), IndexError),
+        (lambda s: s.begin_pledge(0, 1.5, [1]), TypeError),
+        (lambda s: s.begin_pledge(0, 70000, [1]), ValueError),
+        (lambda s: s.begin_pledge(4, 1, [1]), IndexError),
+        (lambda s: s.pledged_send(0, [1, 3], b"x", app=1), IndexError),
+        (lambda s: s.pledged_send(0, [1], b"x", proba_buf=-0.5), ValueError),
+        (lambda s: s.end_pledge(0, -2), ValueError),
+        (lambda s: s.end_pledge(7, 1), IndexError),
+        (lambda s: s.received(3), IndexError),
+        (lambda s: s.received(0, incarnation=-1), ValueError),
     ],
 )
 def test_bad_call_arguments(sim, call, exc):
@@ -106,9 +140,12 @@ def test_bad_call_arguments(sim, call, exc):
         call(sim)
     # Nothing changed: the simulation still runs and checks clean.
     sim.broadcast(0, b"after")
+    sim.send(0, [2], b"p2p after")
     sim.run(200)
     assert sim.check()["ok"]
     assert (0, b"after") in sim.delivered(1)
+    assert sim.received(2) == [(0, b"p2p after")]
+    assert sim.stats()["sends_refused"] == 0
 
 
 def test_bad_bandwidth_amounts():

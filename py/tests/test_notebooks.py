@@ -23,7 +23,7 @@ def deps():
 
 
 def test_there_are_notebooks():
-    assert [p.name for p in NOTEBOOKS] == ["fastcast.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == ["fastcast.ipynb", "omaha.ipynb", "qsm.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -111,6 +111,7 @@ mod config;
 mod fault;
 mod node;
 pub mod paxos;
+pub mod qsm;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,8 @@ class Simulation:
         link_capacity_mbps: Optional[Number] = None,
         view_policy: str = "primary_partition",
         max_message: int = 65536,
+        aggregation: str = "omaha",
+        horizon_ms: float = 10.0,
     ) -> None: ...
     @property
     def nodes(self) -> int: ...
@@ -52,6 +54,42 @@ class Simulation:
     def allocation(self) -> bool: ...
     def broadcast(self, node: int, payload: BytesLike, at_ms: Optional[float] = None) -> int:
         """Uniform total order broadcast from ``node``; queued and retried while the core is full."""
+    def send(
+        self,
+        node: int,
+        dests: Sequence[int],
+        payload: BytesLike,
+        proba_buf: float = 0.0,
+        timeout_ms: float = 0.0,
+        app: int = 0,
+        *,
+        critical: bool = True,
+        at_ms: Optional[float] = None,
+    ) -> None:
+        """Omaha's ``send(msg, dests, probaBuf, t, app)``: point to point, each
+        copy through its destination's pledge buffer; queued and retried while
+        the core is full."""
+    def begin_pledge(
+        self, node: int, app: int, dests: Sequence[int], at_ms: Optional[float] = None
+    ) -> None:
+        """Omaha's ``beginPledge(app, futureDests)`` at ``node``."""
+    def pledged_send(
+        self,
+        node: int,
+        dests: Sequence[int],
+        payload: BytesLike,
+        proba_buf: float = 0.0,
+        timeout_ms: float = 0.0,
+        app: int = 0,
+        *,
+        critical: bool = True,
+        at_ms: Optional[float] = None,
+    ) -> None:
+        """Omaha's ``pledgedSend``: ends ``app``'s pledge, then sends like :meth:`send`."""
+    def end_pledge(self, node: int, app: int, at_ms: Optional[float] = None) -> None:
+        """Ends ``app``'s pledge at ``node`` without sending."""
+    def received(self, node: int, incarnation: int = 0) -> List[Tuple[int, bytes]]:
+        """Point-to-point ``(sender, payload)`` in arrival order."""
     def increase_bw(self, node: int, mbps: float, at_ms: Optional[float] = None) -> None: ...
     def decrease_bw(self, node: int, mbps: float, at_ms: Optional[float] = None) -> None: ...
     def current_bw(self, node: int) -> Optional[float]: ...
@@ -160,6 +198,11 @@ def _fastcast_bw_trace() -> Tuple[List[Dict[str, Any]], List[str]]: ...
 def _omaha(
     load: float, proba_buf: float, timeout_rtt: float, instances: int, warmup: int,
     loss: float, policy: str, horizon_rtt: float, seed: int,
+) -> Dict[str, Any]: ...
+def _qsm(
+    receivers: int, groups: int, loss_scenario: str, messages: Optional[int], seed: int,
+    token_period_ms: float, duration_s: float, rate: int, msg_bytes: int, link_mbps: float,
+    check_order: bool,
 ) -> Dict[str, Any]: ...
 def _fastcast_bw_timeline(
     nodes: int, link_mbps: float, mtu: int, one_way_us: float,
