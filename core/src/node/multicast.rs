@@ -14,9 +14,8 @@
 use super::*;
 use crate::pool::BLOCK_LEN;
 use crate::qsm::{
-    cache, recovery_target, GroupEntry, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget,
-    RecvStream, Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS,
-    MAX_STREAMS,
+    cache, recovery_target, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget, RecvStream,
+    Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS, MAX_STREAMS,
 };
 use crate::wire::multicast::{self as mc, EntryList};
 
@@ -24,6 +23,10 @@ use crate::wire::multicast::{self as mc, EntryList};
 const MAX_REQUEST: u16 = 64;
 /// Most messages the sender re-multicasts at once for a silent tail.
 const TAIL_BURST: u32 = 16;
+/// Token visits without progress before a member asks the sender.
+const STALL_VISITS: u8 = 3;
+/// Token visits a joiner's stream waits after its anchor before delivering.
+const JOIN_SETTLE_VISITS: u8 = 3;
 
 impl<
         const SINKS: usize,
@@ -41,8 +44,13 @@ impl<
     /// bit mask). `groups` must be sorted by id, strictly increasing, at
     /// most `GROUPS` of them; `epoch` must grow from view to view.
     ///
-    /// A new view starts new streams: messages of the old view not yet
-    /// delivered are dropped (the CMS flush is not implemented). Errors
+    /// A new view flushes the old one (see [`crate::qsm`], "Views and the
+    /// flush"): streams of regions that stay (same address) carry over with
+    /// their numbering, so the messages of the old view still reach every
+    /// member that stays, before the new view's, in per-sender order; a
+    /// sender keeps its per-group numbering for the groups that stay. A
+    /// member that joins a region mid-stream starts each stream at the
+    /// region's stability point the token reports. Errors
     /// ([`Error::InvalidConfig`]) change nothing.
     pub fn install_groups(
         &mut self,
@@ -98,24 +106,72 @@ impl<
             }
             prev = Some(g.group.0);
         }
-        // Accepted: drop the old view's state.
-        self.qsm_release_storage();
+        // Accepted. The flush (see `crate::qsm`, "Views and the flush"):
+        // streams of regions that persist (same address) carry over with
+        // their numbering, received state and cached copies; the rest is
+        // freed. Bounded by MAX_REGIONS, MAX_STREAMS, RING and GROUPS.
+        let first_view = !self.qsm.is_active();
+        let me = self.id;
+        let old_regions = core::mem::replace(&mut self.qsm.regions, new_regions);
+        let map = |or: usize, new: &heapless::Vec<Region, MAX_REGIONS>| {
+            old_regions
+                .get(or)
+                .and_then(|o| new.iter().position(|n| n.address == o.address))
+        };
+        // Sender streams, permuted to the new region indices.
+        let mut old_send: [SendStream<RING>; MAX_REGIONS] =
+            core::array::from_fn(|_| SendStream::new());
+        core::mem::swap(&mut old_send, &mut self.qsm.send);
+        for (or, mut st) in old_send.into_iter().enumerate() {
+            match map(or, &self.qsm.regions) {
+                Some(nr) => {
+                    // Rounds restart in the new view: so does the tail rule.
+                    st.mark_round = 0;
+                    st.mark_sent = 0;
+                    st.progress_at = now;
+                    st.retransmit.clear();
+                    self.qsm.send[nr] = st;
+                }
+                None => self.qsm_free_send(&mut st),
+            }
+        }
+        // Receive streams of regions this node is still a member of.
+        for i in 0..self.qsm.streams.len() {
+            let or = usize::from(self.qsm.streams[i].region);
+            let keep = map(or, &self.qsm.regions)
+                .filter(|&nr| self.qsm.regions[nr].contains(me) && old_regions[or].contains(me));
+            match keep {
+                Some(nr) => {
+                    let st = &mut self.qsm.streams[i];
+                    st.region = nr as u8;
+                    st.stall = 0;
+                    st.stall_mc = st.mc;
+                }
+                None => {
+                    self.qsm_free_stream(i);
+                    self.qsm.streams[i].region = u8::MAX;
+                }
+            }
+        }
+        self.qsm.streams.retain(|s| s.region != u8::MAX);
+        for nr in 0..MAX_REGIONS {
+            let was = old_regions.iter().find(|o| {
+                self.qsm
+                    .regions
+                    .get(nr)
+                    .is_some_and(|n| n.address == o.address)
+                    && o.contains(me)
+            });
+            self.qsm.prev[nr] = was.cloned();
+            // A first view of epoch 1 is the system's initial one: every
+            // stream starts at 1. Otherwise a region this node was not a
+            // member of is joined mid-stream.
+            self.qsm.joined[nr] = was.is_none() && !(first_view && epoch == 1);
+        }
         let q = &mut self.qsm;
         q.epoch = epoch;
-        q.regions = new_regions;
-        q.groups.clear();
-        for g in groups {
-            let _ = q.groups.push(GroupEntry {
-                group: g.group.0,
-                next_gseq: 1,
-                regions: g.regions,
-            });
-        }
-        for st in q.send.iter_mut() {
-            *st = SendStream::new();
-            st.progress_at = now;
-        }
-        q.streams.clear();
+        // Groups: per-group numbering carries over for groups that stay.
+        crate::qsm::merge_groups(&mut q.groups, groups);
         q.pending = core::array::from_fn(|_| [None, None]);
         q.leader = core::array::from_fn(|_| Default::default());
         for c in q.control.iter_mut() {
@@ -130,8 +186,26 @@ impl<
         for r in 0..self.qsm.regions.len() {
             let address = self.qsm.regions[r].address;
             self.qsm.region_sink[r] = self.qsm_sink(Destination::Group(address)).map(|s| s as u16);
+            // Carried-over messages not yet sent once go out in the new view.
+            let st = &self.qsm.send[r];
+            if st.sent_upto.saturating_add(1) < st.next_seq {
+                if let Some(s) = self.qsm.region_sink[r] {
+                    self.register(usize::from(s), Feed::QsmData, now);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The receive state of this node's `i`-th stream, for diagnostics:
+    /// `(region address, sender, MaxContiguous, delivered, max_seen)`;
+    /// `None` past the last stream or while a joiner's stream has no
+    /// anchor yet.
+    pub fn qsm_stream_state(&self, i: usize) -> Option<(GroupId, NodeId, u32, u32, u32)> {
+        let st = self.qsm.streams.get(i)?;
+        let region = self.qsm.regions.get(usize::from(st.region))?;
+        st.anchored
+            .then_some((region.address, st.sender, st.mc, st.delivered, st.max_seen))
     }
 
     /// QSM's measurements.
@@ -252,24 +326,28 @@ impl<
         Ok(gseq)
     }
 
-    /// Frees every payload the QSM state holds.
-    fn qsm_release_storage(&mut self) {
-        for r in 0..MAX_REGIONS {
-            for i in 0..RING {
-                if let Some(slot) = self.qsm.send[r].ring[i].take() {
-                    let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
-                    self.pool.free(slot.handle);
-                    self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
-                }
-            }
+    /// Frees the payloads of a sender stream.
+    fn qsm_free_send(&mut self, st: &mut SendStream<RING>) {
+        for slot in st.ring.iter_mut().filter_map(Option::take) {
+            let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
+            self.pool.free(slot.handle);
+            self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
+            self.qsm.tx_bytes = self.qsm.tx_bytes.saturating_sub(b);
         }
-        for st in self.qsm.streams.iter_mut() {
-            for h in st.ring.iter_mut().filter_map(Option::take) {
-                self.pool.free(h.handle);
-            }
+    }
+
+    /// Frees the payloads receive stream `i` holds.
+    fn qsm_free_stream(&mut self, i: usize) {
+        let Some(st) = self.qsm.streams.get_mut(i) else {
+            return;
+        };
+        for h in st.ring.iter_mut().filter_map(Option::take) {
+            self.pool.free(h.handle);
+            self.qsm.rx_bytes = self
+                .qsm
+                .rx_bytes
+                .saturating_sub(Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN);
         }
-        self.qsm.rx_bytes = 0;
-        self.qsm.tx_bytes = 0;
     }
 
     /// The sink of a QSM destination: a cluster peer's own sink, or one
@@ -510,7 +588,7 @@ impl<
                 // Garbage collection: the region stability of the last round.
                 for e in entries.iter_mut() {
                     if let Some(i) = region_info.iter().find(|i| i.sender == e.sender) {
-                        e.stable = i.stable;
+                        e.stable = e.stable.max(i.stable);
                     }
                 }
             }
@@ -530,11 +608,16 @@ impl<
                 let _ = entries.push(seed);
             }
         }
-        // Entries of senders this node has no stream of: it holds nothing
-        // (MaxContiguous 0, misses everything seen: the intersection stays).
+        // Entries of senders this node has no stream of, or a joiner's
+        // stream without its anchor yet: it holds nothing (MaxContiguous 0,
+        // misses everything seen: the intersection stays), so the region's
+        // stability waits for it from the view it joined in.
         for e in entries.iter_mut() {
             if NodeId(e.sender) == self.id
-                || self.qsm.stream_index(r as u8, NodeId(e.sender)).is_some()
+                || self
+                    .qsm
+                    .stream_index(r as u8, NodeId(e.sender))
+                    .is_some_and(|i| self.qsm.streams[i].anchored)
             {
                 continue;
             }
@@ -548,13 +631,13 @@ impl<
             .qsm
             .streams
             .iter()
-            .filter(|s| usize::from(s.region) == r)
+            .filter(|s| usize::from(s.region) == r && s.anchored)
         {
             let token_max = entries
                 .iter()
                 .find(|e| NodeId(e.sender) == st.sender)
                 .map_or(0, |e| e.max_seen);
-            let mine = TokenEntry::from_receiver(
+            let mut mine = TokenEntry::from_receiver(
                 st.sender.0,
                 st.mc,
                 st.max_seen,
@@ -563,6 +646,9 @@ impl<
                 k,
                 |s| st.has(s),
             );
+            // What this member knows to be stable: a joiner later in the
+            // ring anchors there even when the round's seed has no entry.
+            mine.stable = st.cleaned;
             Self::qsm_merge_into(&mut entries, &mine, k, first);
         }
         entries
@@ -599,7 +685,9 @@ impl<
         self.qsm.leader[r][1].last.clear();
         for e in entries {
             let mut e = *e;
-            e.stable = e.max_contiguous; // stable in the whole region
+            // Stable in the whole region; `stable` carried the highest
+            // point any member cleaned up to (stable in an earlier round).
+            e.stable = e.max_contiguous.max(e.stable);
             let _ = self.qsm.leader[r][1].last.push(e);
         }
         for e in entries {
@@ -877,10 +965,9 @@ impl<
         if let Some(i) = self.qsm.stream_index(r as u8, sender) {
             return Some(i);
         }
-        self.qsm
-            .streams
-            .push(RecvStream::new(r as u8, sender))
-            .ok()?;
+        let mut st = RecvStream::new(r as u8, sender);
+        st.anchored = !self.qsm.joined.get(r).copied().unwrap_or(false);
+        self.qsm.streams.push(st).ok()?;
         Some(self.qsm.streams.len() - 1)
     }
 
@@ -973,7 +1060,7 @@ impl<
             while budget > 0 {
                 budget -= 1;
                 let st = &self.qsm.streams[i];
-                if st.delivered >= st.mc {
+                if st.delivered >= st.mc || !st.anchored || st.settle > 0 {
                     break;
                 }
                 let seq = st.delivered + 1;
@@ -1095,13 +1182,38 @@ impl<
             if NodeId(e.sender) != self.id && e.max_seen > 0 {
                 let _ = self.qsm_stream(r, NodeId(e.sender));
             }
+            // A joiner's stream starts where the region is stable. A stream
+            // behind what the region reports stable was not counted in that
+            // round (a joiner before its anchor, or a member the ring
+            // skipped as dead): those copies may be gone everywhere, so it
+            // moves its anchor up rather than asking for them forever.
+            if let Some(i) = self.qsm.stream_index(r as u8, NodeId(e.sender)) {
+                let st = &self.qsm.streams[i];
+                if !st.anchored || e.stable > st.mc {
+                    if !st.anchored {
+                        self.qsm.streams[i].settle = JOIN_SETTLE_VISITS;
+                    } else if st.settle == 0 {
+                        self.qsm.stats.abandoned += u64::from(e.stable - st.mc);
+                    }
+                    let mut freed = 0usize;
+                    let pool = &mut self.pool;
+                    self.qsm.streams[i].anchor(e.stable, |h| {
+                        pool.free(h.handle);
+                        freed += Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN;
+                    });
+                    self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
+                    self.qsm_try_deliver();
+                }
+            }
         }
         // Every stream of the region, with or without an entry yet (a
         // member early in the ring may be the first to know a sender).
         for i in 0..self.qsm.streams.len() {
-            if usize::from(self.qsm.streams[i].region) != r {
+            if usize::from(self.qsm.streams[i].region) != r || !self.qsm.streams[i].anchored {
                 continue;
             }
+            let st = &mut self.qsm.streams[i];
+            st.settle = st.settle.saturating_sub(1);
             let sender = self.qsm.streams[i].sender;
             let (max_seen, stable) = entries
                 .iter()
@@ -1128,6 +1240,17 @@ impl<
             st.cleaned = st.cleaned.max(upto);
             self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
             self.qsm.stats.cleaned += n;
+            // A stream whose MaxContiguous does not move while it misses
+            // something: the holders lack it too (a view change moved the
+            // copies, or every holder lost it): ask the sender.
+            let st = &mut self.qsm.streams[i];
+            if st.mc != st.stall_mc || max_seen <= st.mc {
+                st.stall = 0;
+                st.stall_mc = st.mc;
+            } else {
+                st.stall = st.stall.saturating_add(1);
+            }
+            let to_sender = st.stall >= STALL_VISITS && st.stall % 2 == 1;
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
             let top = max_seen.min(st.mc.saturating_add(RING as u32));
@@ -1135,14 +1258,7 @@ impl<
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {
                 if !st.has(seq) {
-                    let Some(t) = recovery_target(
-                        &self.qsm.regions[r],
-                        self.id,
-                        sender,
-                        seq,
-                        self.qsm.config.replication,
-                        round,
-                    ) else {
+                    let Some(t) = self.qsm_recovery_target(r, sender, seq, round, to_sender) else {
                         break;
                     };
                     budget -= 1;
@@ -1177,6 +1293,8 @@ impl<
                         self.qsm.stats.requests_partition += 1;
                         n
                     }
+                    // Stalled: the sender multicasts it again.
+                    RecoveryTarget::Sender(n) if to_sender && n != self.id => n,
                     // The sender acts on the token's lost ranges instead.
                     RecoveryTarget::Sender(_) => continue,
                 };
@@ -1192,6 +1310,35 @@ impl<
                 );
             }
         }
+    }
+
+    /// Where to ask for `(sender, seq)`: during a flush, every other round
+    /// a holder under the region's previous view that is still a member
+    /// (old copies were placed by the old view); the sender when stalled.
+    fn qsm_recovery_target(
+        &self,
+        r: usize,
+        sender: NodeId,
+        seq: u32,
+        round: u32,
+        to_sender: bool,
+    ) -> Option<RecoveryTarget> {
+        if to_sender {
+            return Some(RecoveryTarget::Sender(sender));
+        }
+        let region = &self.qsm.regions[r];
+        let replication = self.qsm.config.replication;
+        if round % 2 == 1 {
+            if let Some(prev) = self.qsm.prev.get(r).and_then(Option::as_ref) {
+                let old = recovery_target(prev, self.id, sender, seq, replication, round / 2);
+                if let Some(RecoveryTarget::Peer(n) | RecoveryTarget::Partition(n)) = old {
+                    if n != self.id && region.contains(n) {
+                        return old;
+                    }
+                }
+            }
+        }
+        recovery_target(region, self.id, sender, seq, replication, round)
     }
 
     fn qsm_on_request(
