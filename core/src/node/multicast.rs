@@ -174,6 +174,9 @@ impl<
         crate::qsm::merge_groups(&mut q.groups, groups);
         q.pending = core::array::from_fn(|_| [None, None]);
         q.leader = core::array::from_fn(|_| Default::default());
+        for led in q.leader.iter_mut().flatten() {
+            led.last_token = Some(now);
+        }
         for c in q.control.iter_mut() {
             c.clear();
         }
@@ -399,7 +402,7 @@ impl<
             return;
         };
         let (feed, ok) = match work {
-            Work::Token { .. } | Work::Ack { .. } => {
+            Work::Token { .. } | Work::Ack { .. } | Work::Pass { .. } => {
                 let q = &mut self.qsm.control[s];
                 (
                     Feed::QsmControl,
@@ -448,11 +451,14 @@ impl<
         let region_phase = self.qsm.tick_phase;
         self.qsm.tick_phase = !region_phase;
         for r in 0..self.qsm.regions.len() {
-            if let Some(idx) = self.qsm.regions[r].index_of(self.id) {
-                if !region_phase && self.qsm.regions[r].is_partition_leader(idx) {
+            if self.qsm.regions[r].contains(self.id) {
+                for level in 0..=1 {
+                    self.qsm_ring_timers(r, level, now);
+                }
+                if !region_phase && self.qsm_releaser(r, 0) == Some(self.id) {
                     self.qsm_release_token(r, 0, now);
                 }
-                if region_phase && idx == 0 {
+                if region_phase && self.qsm_releaser(r, 1) == Some(self.id) {
                     self.qsm_release_token(r, 1, now);
                 }
             }
@@ -482,15 +488,118 @@ impl<
         }
     }
 
-    /// The ring after this node at `level` (0: its partition, 1: the
-    /// partition leaders), `None` when it is alone on it.
+    /// Token-loss detection on ring `level` of region `r`, every half
+    /// period: a token passed and not acknowledged is passed again, and
+    /// after `suspect_after` periods its silent member is skipped; a member
+    /// that has seen no token for `suspect_after + 1 + position` periods
+    /// (its position after the nominal releaser: the first live member
+    /// after a dead releaser acts first) regenerates it, from its own fresh
+    /// state, with a higher generation, and releases its rounds from then
+    /// on. O(members).
+    fn qsm_ring_timers(&mut self, r: usize, level: u8, now: Instant) {
+        let l = usize::from(level.min(1));
+        let k = self.qsm.config.suspect_after.max(1);
+        if let Some((to, round, waited)) = self.qsm.leader[r][l].awaiting {
+            let waited = waited.saturating_add(1);
+            let led = &mut self.qsm.leader[r][l];
+            if u32::from(waited) >= k.saturating_mul(2) {
+                if !led.suspects.contains(&to) {
+                    if led.suspects.is_full() {
+                        led.suspects.remove(0);
+                    }
+                    let _ = led.suspects.push(to);
+                    self.qsm.stats.suspected += 1;
+                }
+                led.awaiting = None;
+            } else {
+                led.awaiting = Some((to, round, waited));
+            }
+            if self.qsm.pending[r][l].is_none() {
+                if let Some(sent) = self.qsm.leader[r][l].sent.take() {
+                    self.qsm.pending[r][l] = Some(sent);
+                    self.qsm.stats.token_retries += 1;
+                    self.qsm_pass_on(r, level, now);
+                }
+            }
+        }
+        // Regeneration, by members of the ring that do not release it.
+        let me = self.id;
+        let reg = &self.qsm.regions[r];
+        let Some(idx) = reg.index_of(me) else {
+            return;
+        };
+        let p = reg.partition_of(idx);
+        let pos = if level == 0 {
+            reg.partition(p).iter().position(|&m| m == me).unwrap_or(0)
+        } else if self.qsm_releaser(r, 0) == Some(me) {
+            p
+        } else {
+            return; // not on the ring of partitions
+        };
+        if self.qsm_releaser(r, level) == Some(me) {
+            return;
+        }
+        let periods = u64::from(k).saturating_add(1).saturating_add(pos as u64);
+        let wait = Duration::from_micros(
+            self.qsm
+                .config
+                .token_period
+                .as_micros()
+                .saturating_mul(periods),
+        );
+        let led = &mut self.qsm.leader[r][l];
+        if led
+            .last_token
+            .is_some_and(|t| now.saturating_since(t) >= wait)
+        {
+            led.generation = led.generation.saturating_add(1);
+            led.releaser = Some(me);
+            led.last_token = Some(now);
+            led.completed = 0;
+            led.awaiting = None;
+            led.sent = None;
+            self.qsm.pending[r][l] = None;
+            self.qsm.stats.regenerated += 1;
+            if level == 0 {
+                // This node now stands for its partition on the ring of
+                // partitions, whose token it has not seen yet: its clock
+                // there starts now.
+                self.qsm.leader[r][1].last_token = Some(now);
+            }
+            // Released at once: the next member's own timer is only one
+            // period behind.
+            self.qsm_release_token(r, level, now);
+        }
+    }
+
+    /// The next live member after this node on its ring at `level` (0:
+    /// its partition, in id order; 1: the first member of the following
+    /// partitions that this node does not suspect), `None` when nobody
+    /// else is left. O(members).
     fn qsm_ring_next(&self, r: usize, level: u8) -> Option<NodeId> {
         let reg = &self.qsm.regions[r];
         let idx = reg.index_of(self.id)?;
+        let sus = &self.qsm.leader[r][usize::from(level.min(1))].suspects;
+        let p = reg.partition_of(idx);
         if level == 0 {
-            reg.partition_successor(idx)
+            let part = reg.partition(p);
+            let pos = part.iter().position(|&m| m == self.id)?;
+            (1..part.len())
+                .filter_map(|k| part.get((pos + k) % part.len()).copied())
+                .find(|m| !sus.contains(m))
         } else {
-            reg.next_partition_leader(reg.partition_of(idx))
+            // A member that does not stand for its partition (its leader
+            // looked dead to the passer) hands the token to the one that
+            // does, which merges the partition's aggregate.
+            let rep = self.qsm_releaser(r, 0);
+            if let Some(rep) = rep.filter(|&x| x != self.id && !sus.contains(&x)) {
+                return Some(rep);
+            }
+            let n = reg.partitions();
+            (1..n)
+                .filter_map(|k| reg.partition((p + k) % n).iter().find(|m| !sus.contains(m)))
+                .copied()
+                .next()
         }
     }
 
@@ -501,6 +610,7 @@ impl<
         let l = usize::from(level.min(1));
         let round = self.qsm.leader[r][l].round.wrapping_add(1);
         self.qsm.leader[r][l].round = round;
+        self.qsm.leader[r][l].last_token = Some(now);
         self.qsm.pending[r][l] = Some(TokenBuf {
             round,
             released_at: now.as_micros(),
@@ -556,17 +666,16 @@ impl<
         let l = usize::from(level.min(1));
         let pending = self.qsm.pending[r][l].as_ref();
         let mut entries = pending.map(|p| p.entries.clone()).unwrap_or_default();
-        let idx = self.qsm.regions[r].index_of(self.id).unwrap_or(usize::MAX);
         // The node that released this token (a partition leader at level 0,
-        // the region leader at level 1) builds it first, from nothing.
-        let first = if level == 0 {
-            self.qsm.regions[r].is_partition_leader(idx)
-        } else {
-            idx == 0
-        };
+        // the region leader at level 1, or whoever regenerated it) builds it
+        // first, from nothing.
+        let first = self.qsm_releaser(r, level) == Some(self.id);
         let fresh = first && pending.is_some_and(|p| p.entries.is_empty());
         let region_info = &self.qsm.leader[r][1].last;
         if level == 1 {
+            if self.qsm_releaser(r, 0) != Some(self.id) {
+                return entries; // handed on to the partition's releaser as is
+            }
             for pe in self.qsm.leader[r][0].last.iter() {
                 Self::qsm_merge_into(&mut entries, pe, k, first);
             }
@@ -584,7 +693,7 @@ impl<
                     e.merge(&none, k);
                 }
             }
-            if idx == 0 && fresh {
+            if fresh {
                 // Garbage collection: the region stability of the last round.
                 for e in entries.iter_mut() {
                     if let Some(i) = region_info.iter().find(|i| i.sender == e.sender) {
@@ -784,6 +893,11 @@ impl<
                             let (round, released_at) = (p.round, p.released_at);
                             let entries = self.qsm_token_entries(r, level);
                             let address = self.qsm.regions[r].address.0;
+                            let auth = mc::TokenAuthority {
+                                epoch: self.qsm.epoch,
+                                generation: self.qsm.leader[r][l].generation,
+                                releaser: self.qsm_releaser(r, level).map_or(0, |n| n.0),
+                            };
                             let len = mc::QSM_TOKEN_HEADER_LEN + mc::entries_len(&entries);
                             let ok = w
                                 .push_with(mc::KIND_QSM_TOKEN, len, |b| {
@@ -793,18 +907,49 @@ impl<
                                         round,
                                         released_at,
                                         level,
+                                        auth,
                                         &entries,
                                     )
                                 })
                                 .is_ok();
                             if ok {
-                                self.qsm.pending[r][l] = None;
+                                // Kept (as it arrived) until the successor
+                                // says it has it: passed again otherwise.
+                                let sent = self.qsm.pending[r][l].take();
+                                if let Destination::Peer(to) = self.sinks[s].destination {
+                                    let led = &mut self.qsm.leader[r][l];
+                                    let waited = match led.awaiting {
+                                        Some((t, _, w)) if t == to => w,
+                                        _ => 0,
+                                    };
+                                    led.awaiting = Some((to, round, waited));
+                                    led.sent = sent;
+                                }
                             }
                             ok
                         }
                         _ => true, // nothing to pass on any more
                     }
                 }
+                Work::Pass {
+                    region,
+                    level,
+                    generation,
+                    releaser,
+                    round,
+                } => match self.qsm.regions.get(usize::from(region)) {
+                    Some(reg) => w
+                        .push(&RecordRepr::QsmPass {
+                            region: reg.address.0,
+                            epoch: self.qsm.epoch,
+                            level,
+                            generation,
+                            releaser,
+                            round,
+                        })
+                        .is_ok(),
+                    None => true,
+                },
                 Work::Ack { region, sender } => {
                     let r = usize::from(region);
                     match self.qsm.leader.get(r).map(|l| &l[1]) {
@@ -931,8 +1076,33 @@ impl<
                 round,
                 released_at,
                 level,
+                epoch,
+                generation,
+                releaser,
                 entries,
-            } => self.qsm_on_token(now, from, region, round, released_at, level, entries),
+            } => {
+                let auth = mc::TokenAuthority {
+                    epoch,
+                    generation,
+                    releaser,
+                };
+                self.qsm_on_token(now, from, region, round, released_at, level, auth, entries)
+            }
+            RecordRepr::QsmPass {
+                region,
+                epoch,
+                level,
+                generation,
+                releaser,
+                round,
+            } => {
+                let auth = mc::TokenAuthority {
+                    epoch,
+                    generation,
+                    releaser,
+                };
+                self.qsm_on_pass(from, region, level, auth, round)
+            }
             RecordRepr::QsmRequest {
                 region,
                 sender,
@@ -944,12 +1114,13 @@ impl<
                 round,
                 entries,
             } => {
-                // Only the region leader aggregates a round: an ack from
-                // anyone else could free messages the region still needs.
+                // Only a member of the region aggregates a round (the
+                // region leader, or whoever regenerated its token): an ack
+                // from anyone else could free messages the region needs.
                 if let Some(r) = self
                     .qsm
                     .region_by_address(region)
-                    .filter(|&r| self.qsm.regions[r].leader() == Some(from))
+                    .filter(|&r| self.qsm.regions[r].contains(from))
                 {
                     if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
                         self.qsm_on_ack(r, &e, round, now);
@@ -1108,40 +1279,75 @@ impl<
         round: u32,
         released_at: u64,
         level: u8,
+        auth: mc::TokenAuthority,
         entries: EntryList<'_>,
     ) {
         let Some(r) = self.qsm.region_by_address(region) else {
             return;
         };
-        let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
-            return;
-        };
-        let reg = &self.qsm.regions[r];
-        let part_leader = reg.is_partition_leader(idx);
-        if level == 1 && !part_leader {
-            return; // only partition leaders are on that ring
+        if auth.epoch != self.qsm.epoch || from == self.id {
+            return; // another view's ring (or a reflection)
         }
-        // Only from the predecessor on the ring: a stray token with a huge
-        // round number would otherwise make members ignore the real ones.
-        let pred = if level == 0 {
-            reg.partition_predecessor(idx)
-        } else {
-            reg.previous_partition_leader(reg.partition_of(idx))
-        };
-        if pred != Some(from) {
+        // Only from a member of the ring, released by one: anyone else's
+        // token (or one with a huge round) would make members ignore the
+        // real ones.
+        if !self.qsm_on_ring(r, level, from) || !self.qsm_on_ring(r, level, NodeId(auth.releaser)) {
             return;
         }
+        self.qsm_heard(r, from);
         let l = usize::from(level.min(1));
+        let rel = NodeId(auth.releaser);
+        let led = &self.qsm.leader[r][l];
+        let current = self.qsm_releaser(r, level);
+        let mine = (led.generation, current.map_or(0, |c| c.0));
+        // Generations are ordered, and two members that regenerated at
+        // once are ordered by id: the higher wins.
+        let theirs = (auth.generation, auth.releaser);
+        if theirs < mine {
+            // A stale token: tell its passer which generation is current,
+            // so that it follows (and stops passing it).
+            self.qsm_queue(
+                from,
+                Work::Pass {
+                    region: r as u8,
+                    level,
+                    generation: mine.0,
+                    releaser: mine.1,
+                    round,
+                },
+                now,
+            );
+            return;
+        }
+        let newer = theirs > mine;
+        if newer {
+            self.qsm_adopt(r, level, auth.generation, rel);
+        }
+        // Whatever we do with it, the passer may stop passing it again.
+        self.qsm_queue(
+            from,
+            Work::Pass {
+                region: r as u8,
+                level,
+                generation: auth.generation,
+                releaser: auth.releaser,
+                round,
+            },
+            now,
+        );
+        self.qsm.leader[r][l].last_token = Some(now);
         let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
         for e in entries.iter() {
             let _ = list.push(e);
         }
-        let releaser = if level == 0 { part_leader } else { idx == 0 };
-        if releaser {
-            // Back where it started: the round is complete (older rounds are stale).
-            if round != self.qsm.leader[r][l].round || self.qsm.pending[r][l].is_some() {
+        if rel == self.id {
+            // Back where it started: the round is complete (older rounds
+            // and repeated copies are stale).
+            let led = &mut self.qsm.leader[r][l];
+            if round != led.round || led.completed == round {
                 return;
             }
+            led.completed = round;
             self.qsm_round_complete(r, level, round, released_at, &list, now);
             return;
         }
@@ -1160,6 +1366,12 @@ impl<
             // What the region knows, for this partition's next tokens.
             self.qsm.leader[r][1].last = list;
         }
+        self.qsm_pass_on(r, level, now);
+    }
+
+    /// Queues the pending token of ring `level` for the next live member
+    /// (dropped when nobody else is left on the ring).
+    fn qsm_pass_on(&mut self, r: usize, level: u8, now: Instant) {
         if let Some(next) = self.qsm_ring_next(r, level) {
             self.qsm_queue(
                 next,
@@ -1169,7 +1381,108 @@ impl<
                 },
                 now,
             );
+        } else {
+            self.qsm.pending[r][usize::from(level.min(1))] = None;
         }
+    }
+
+    /// Follows generation `generation` of ring `level`, released by `rel`.
+    fn qsm_adopt(&mut self, r: usize, level: u8, generation: u32, rel: NodeId) {
+        let l = usize::from(level.min(1));
+        let was = self.qsm_releaser(r, level) == Some(self.id);
+        let led = &mut self.qsm.leader[r][l];
+        led.generation = generation;
+        led.releaser = Some(rel);
+        if rel != self.id {
+            // Rounds of the new releaser: its numbering.
+            led.round = 0;
+            led.completed = 0;
+            if was {
+                // This node stops releasing: its own round is void.
+                self.qsm.pending[r][l] = None;
+                led.awaiting = None;
+                led.sent = None;
+            }
+        }
+    }
+
+    /// A ring member acknowledged the token this node passed to it,
+    /// naming the generation it follows (a newer one makes this node
+    /// follow it too).
+    fn qsm_on_pass(
+        &mut self,
+        from: NodeId,
+        region: u32,
+        level: u8,
+        auth: mc::TokenAuthority,
+        round: u32,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        if auth.epoch != self.qsm.epoch
+            || !self.qsm_on_ring(r, level, from)
+            || !self.qsm_on_ring(r, level, NodeId(auth.releaser))
+        {
+            return;
+        }
+        self.qsm_heard(r, from);
+        let l = usize::from(level.min(1));
+        let mine = (
+            self.qsm.leader[r][l].generation,
+            self.qsm_releaser(r, level).map_or(0, |c| c.0),
+        );
+        if (auth.generation, auth.releaser) > mine {
+            self.qsm_adopt(r, level, auth.generation, NodeId(auth.releaser));
+        }
+        let led = &mut self.qsm.leader[r][usize::from(level.min(1))];
+        if led
+            .awaiting
+            .is_some_and(|(to, rd, _)| to == from && round >= rd)
+        {
+            led.awaiting = None;
+            led.sent = None;
+        }
+    }
+
+    /// Whether `who` is on region `r`'s ring of `level` as this node sees
+    /// it: its partition at level 0, the region at level 1 (where the first
+    /// live member of each partition stands in for a dead leader).
+    fn qsm_on_ring(&self, r: usize, level: u8, who: NodeId) -> bool {
+        let reg = &self.qsm.regions[r];
+        let (Some(me), Some(them)) = (reg.index_of(self.id), reg.index_of(who)) else {
+            return false;
+        };
+        level == 1 || reg.partition_of(me) == reg.partition_of(them)
+    }
+
+    /// `who` showed signs of life: stop skipping it.
+    fn qsm_heard(&mut self, r: usize, who: NodeId) {
+        for led in self.qsm.leader[r].iter_mut() {
+            led.suspects.retain(|&s| s != who);
+        }
+    }
+
+    /// The nominal releaser of this node's ring at `level`: its partition
+    /// leader, or the region leader.
+    fn qsm_nominal(&self, r: usize, level: u8) -> Option<NodeId> {
+        let reg = self.qsm.regions.get(r)?;
+        let idx = reg.index_of(self.id)?;
+        if level == 0 {
+            reg.partition(reg.partition_of(idx)).first().copied()
+        } else {
+            reg.leader()
+        }
+    }
+
+    /// Who releases the rounds of this node's ring at `level` now.
+    fn qsm_releaser(&self, r: usize, level: u8) -> Option<NodeId> {
+        self.qsm
+            .leader
+            .get(r)?
+            .get(usize::from(level.min(1)))?
+            .releaser
+            .or_else(|| self.qsm_nominal(r, level))
     }
 
     /// What a member does when the token visits: drop cached copies the
@@ -1251,6 +1564,7 @@ impl<
                 st.stall = st.stall.saturating_add(1);
             }
             let to_sender = st.stall >= STALL_VISITS && st.stall % 2 == 1;
+            let wide = st.stall >= STALL_VISITS && st.stall.is_multiple_of(2);
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
             let top = max_seen.min(st.mc.saturating_add(RING as u32));
@@ -1258,7 +1572,8 @@ impl<
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {
                 if !st.has(seq) {
-                    let Some(t) = self.qsm_recovery_target(r, sender, seq, round, to_sender) else {
+                    let Some(t) = self.qsm_recovery_target(r, sender, seq, round, to_sender, wide)
+                    else {
                         break;
                     };
                     budget -= 1;
@@ -1314,7 +1629,10 @@ impl<
 
     /// Where to ask for `(sender, seq)`: during a flush, every other round
     /// a holder under the region's previous view that is still a member
-    /// (old copies were placed by the old view); the sender when stalled.
+    /// (old copies were placed by the old view); when stalled, the sender
+    /// and, in turn, a holder of each other partition (copies a view
+    /// change left outside the caching partition, or a joiner that knows
+    /// no previous view).
     fn qsm_recovery_target(
         &self,
         r: usize,
@@ -1322,12 +1640,23 @@ impl<
         seq: u32,
         round: u32,
         to_sender: bool,
+        wide: bool,
     ) -> Option<RecoveryTarget> {
         if to_sender {
             return Some(RecoveryTarget::Sender(sender));
         }
         let region = &self.qsm.regions[r];
         let replication = self.qsm.config.replication;
+        let parts = region.partitions();
+        if wide && parts > 1 {
+            let own = region.partition_of(region.index_of(self.id)?);
+            let q = (own + 1 + (round / 2) as usize % (parts - 1)) % parts;
+            let mut out = [NodeId(0); cache::MAX_HOLDERS];
+            let n = cache::holders(sender, seq, region.partition(q), replication, &mut out);
+            if let Some(&h) = out.get(round as usize % n.max(1)).filter(|_| n > 0) {
+                return Some(RecoveryTarget::Partition(h));
+            }
+        }
         if round % 2 == 1 {
             if let Some(prev) = self.qsm.prev.get(r).and_then(Option::as_ref) {
                 let old = recovery_target(prev, self.id, sender, seq, replication, round / 2);
@@ -1544,7 +1873,15 @@ mod tests {
                         77 + (rnd() % 2) as u32
                     };
                     let sender = (rnd() % 10) as u16;
-                    let rec = match rnd() % 4 {
+                    let rec = match rnd() % 5 {
+                        4 => RecordRepr::QsmPass {
+                            region,
+                            epoch: if rnd() % 4 == 0 { pick(rnd()) } else { 1 },
+                            level: (rnd() % 2) as u8,
+                            generation: pick(rnd()),
+                            releaser: (rnd() % 10) as u16,
+                            round: pick(rnd()),
+                        },
                         0 => RecordRepr::QsmData {
                             region,
                             sender,
@@ -1582,6 +1919,9 @@ mod tests {
                                     round: pick(rnd()),
                                     released_at: rnd() % 1_000_000,
                                     level: (rnd() % 2) as u8,
+                                    epoch: if rnd() % 4 == 0 { pick(rnd()) } else { 1 },
+                                    generation: pick(rnd()),
+                                    releaser: (rnd() % 10) as u16,
                                     entries,
                                 }
                             } else {

@@ -198,6 +198,12 @@ pub struct QsmConfig {
     pub window: u32,
     /// Recovery requests a member sends per token visit.
     pub requests_per_visit: u32,
+    /// Token periods without a sign of a ring member before it is treated
+    /// as dead: a member that does not acknowledge a token passed to it
+    /// (passed again every half period) is skipped after this many; a
+    /// member that sees no token for this many periods plus its position
+    /// after the ring's releaser regenerates the token (at least 1).
+    pub suspect_after: u32,
 }
 
 impl Default for QsmConfig {
@@ -209,6 +215,7 @@ impl Default for QsmConfig {
             replication: cache::MAX_HOLDERS,
             window: 256,
             requests_per_visit: 64,
+            suspect_after: 3,
         }
     }
 }
@@ -221,6 +228,7 @@ impl QsmConfig {
             && self.token_period > Duration::ZERO
             && (1..=cache::MAX_HOLDERS).contains(&self.replication)
             && self.window >= 1
+            && self.suspect_after >= 1
     }
 }
 
@@ -439,14 +447,38 @@ pub(crate) struct TokenBuf {
     pub entries: heapless::Vec<TokenEntry, MAX_STREAMS>,
 }
 
-/// The leader's bookkeeping of one region's token.
+/// Most members a ring member suspects at once (it skips them when it
+/// passes the token).
+pub const MAX_SUSPECTS: usize = 4;
+
+/// One node's bookkeeping of one token ring of a region (a partition's
+/// ring, or the ring of partitions), reset with each view.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Leader {
-    /// At the leader, the last round released; at a member, the last
+    /// At the releaser, the last round released; at a member, the last
     /// round seen (older ones are stale).
     pub round: u32,
+    /// At the releaser, the last round completed (repeated copies of a
+    /// token, passed again, are ignored).
+    pub completed: u32,
     /// The aggregate of the last completed round.
     pub last: heapless::Vec<TokenEntry, MAX_STREAMS>,
+    /// The token generation this node follows (raised by regeneration).
+    pub generation: u32,
+    /// Who releases this generation's rounds (`None`: the ring's nominal
+    /// leader, as the view says).
+    pub releaser: Option<NodeId>,
+    /// When this node last saw a sign of the ring's token (received one,
+    /// released one, or the view started).
+    pub last_token: Option<Instant>,
+    /// The token this node passed on and has no [`Work::Pass`] for yet:
+    /// (to, round, half-periods waited), and the token as it arrived (to
+    /// pass it again).
+    pub awaiting: Option<(NodeId, u32, u8)>,
+    pub sent: Option<TokenBuf>,
+    /// Members this node skips when passing the token (no pass
+    /// acknowledgement for `suspect_after` periods), until heard from.
+    pub suspects: heapless::Vec<NodeId, MAX_SUSPECTS>,
 }
 
 /// Point-to-point QSM work queued for a sink.
@@ -465,6 +497,15 @@ pub(crate) enum Work {
     },
     /// Forward a held message of stream `stream`.
     Forward { stream: u8, seq: u32 },
+    /// Acknowledge a token of region `r` at `level` (naming the
+    /// generation this node follows).
+    Pass {
+        region: u8,
+        level: u8,
+        generation: u32,
+        releaser: u16,
+        round: u32,
+    },
 }
 
 /// What QSM measured, for hosts and benchmarks.
@@ -515,6 +556,12 @@ pub struct QsmStats {
     pub evicted: u64,
     /// Work dropped because no sink could be had for its destination.
     pub no_sink: u64,
+    /// Tokens this node regenerated (no token for too long).
+    pub regenerated: u64,
+    /// Ring members this node started to skip (no pass acknowledgement).
+    pub suspected: u64,
+    /// Tokens passed again for want of an acknowledgement.
+    pub token_retries: u64,
     /// Messages a member skipped because the region reported them stable
     /// without counting it (it was skipped as dead by the token ring, or a
     /// view raced its join): zero unless a live member was suspected.
