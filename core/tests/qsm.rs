@@ -175,6 +175,9 @@ fn fast_tokens() -> QsmConfig {
         partition_size: 5,
         replication: 2,
         window: 128,
+        // Skip a silent member after 3 periods (150 ms), not the default
+        // 2 s floor: the crash tests then recover quickly.
+        suspect_min: Duration::ZERO,
         ..QsmConfig::default()
     }
 }
@@ -986,5 +989,51 @@ fn a_crashed_region_leader_is_replaced_without_a_new_view() {
         assert!(rounds > 10, "the region's rounds go on: {rounds}");
         assert_eq!(sim.node(NodeId(0)).qsm_pending(), 0);
         assert_eq!(sim.node(NodeId(0)).qsm_stats().acked, 50);
+    });
+}
+
+/// QSM §5.3's sleeping receiver (its traffic held 0.5 s) is alive: with
+/// the default floor of the suspicion timeout (2 s) it is not skipped,
+/// even with tokens every 50 ms, and loses nothing.
+#[test]
+fn a_sleeping_member_is_not_skipped() {
+    big_stack(|| {
+        for seed in 1..=3 {
+            let s = Setup {
+                receivers: (1..=12).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 2,
+                qsm: QsmConfig {
+                    suspect_min: QsmConfig::default().suspect_min,
+                    ..fast_tokens()
+                },
+                link: lan(),
+                seed,
+            };
+            let mut sim = build(&s);
+            sim.clog(
+                NodeId(3),
+                Instant::ZERO + Duration::from_millis(100),
+                Instant::ZERO + Duration::from_millis(600),
+            );
+            schedule(&mut sim, &s, 400, Duration::from_millis(2), 500);
+            sim.run_until(Instant::ZERO + Duration::from_secs(5));
+            verify(&sim, &s, 400, 500);
+            for r in &s.receivers {
+                let st = sim.node(*r).qsm_stats();
+                assert_eq!(
+                    (st.suspected, st.abandoned, st.regenerated),
+                    (0, 0, 0),
+                    "{st:?}"
+                );
+            }
+            // Its predecessor passed the token again while it slept.
+            let retries: u64 = s
+                .receivers
+                .iter()
+                .map(|r| sim.node(*r).qsm_stats().token_retries)
+                .sum();
+            assert!(retries > 0);
+        }
     });
 }

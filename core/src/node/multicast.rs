@@ -490,19 +490,23 @@ impl<
 
     /// Token-loss detection on ring `level` of region `r`, every half
     /// period: a token passed and not acknowledged is passed again, and
-    /// after `suspect_after` periods its silent member is skipped; a member
-    /// that has seen no token for `suspect_after + 1 + position` periods
+    /// after [`QsmConfig::suspect_timeout`] its silent member is skipped; a
+    /// member that has seen no token for that timeout plus `1 + position`
+    /// periods
     /// (its position after the nominal releaser: the first live member
     /// after a dead releaser acts first) regenerates it, from its own fresh
     /// state, with a higher generation, and releases its rounds from then
     /// on. O(members).
     fn qsm_ring_timers(&mut self, r: usize, level: u8, now: Instant) {
         let l = usize::from(level.min(1));
-        let k = self.qsm.config.suspect_after.max(1);
+        let timeout = self.qsm.config.suspect_timeout();
+        let period = self.qsm.config.token_period.as_micros().max(1);
+        // Half periods (the check's own rate) in the timeout.
+        let limit = timeout.as_micros().div_ceil((period / 2).max(1));
         if let Some((to, round, waited)) = self.qsm.leader[r][l].awaiting {
             let waited = waited.saturating_add(1);
             let led = &mut self.qsm.leader[r][l];
-            if u32::from(waited) >= k.saturating_mul(2) {
+            if u64::from(waited) >= limit {
                 if !led.suspects.contains(&to) {
                     if led.suspects.is_full() {
                         led.suspects.remove(0);
@@ -539,13 +543,10 @@ impl<
         if self.qsm_releaser(r, level) == Some(me) {
             return;
         }
-        let periods = u64::from(k).saturating_add(1).saturating_add(pos as u64);
         let wait = Duration::from_micros(
-            self.qsm
-                .config
-                .token_period
+            timeout
                 .as_micros()
-                .saturating_mul(periods),
+                .saturating_add(period.saturating_mul(1 + pos as u64)),
         );
         let led = &mut self.qsm.leader[r][l];
         if led
@@ -1812,6 +1813,7 @@ mod tests {
                 token_period: Duration::from_millis(10),
                 partition_size: 3,
                 suspect_after: 2,
+                suspect_min: Duration::ZERO,
                 ..QsmConfig::default()
             },
             ..Config::new(NodeId(2), &members)
@@ -1916,7 +1918,8 @@ mod tests {
             .unwrap();
     }
 
-    /// With no token for `suspect_after + 1 + position` periods a member
+    /// With no token for `suspect_after + 1 + position` periods (no
+    /// `suspect_min` here) a member
     /// regenerates it (generation + 1, itself the releaser, released at
     /// once); a token passed and never acknowledged is passed again every
     /// half period, and its member skipped after `suspect_after` periods.

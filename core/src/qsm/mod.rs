@@ -78,14 +78,16 @@
 //!     the member that passed it (`QsmPass`, 0x34). The passer keeps the
 //!     token as it arrived and passes it again every half period until
 //!     answered (a lost token no longer costs a round); after
-//!     `suspect_after` periods (default 3) without an answer it *skips*
+//!     `max(suspect_after periods, suspect_min)` (defaults 3 periods and
+//!     2 s: QSM §5.3's receiver sleeps 0.5 s and is alive) without an
+//!     answer it *skips*
 //!     the silent member and passes to the next one in ring order. Any
 //!     token or acknowledgement from a skipped member ends the skipping.
 //!     On the ring of partitions the skip lands on the next member of the
 //!     dead leader's partition, which hands the token to whoever now
 //!     releases that partition's ring.
-//!   - *Regeneration.* A member that sees no token of its ring for
-//!     `suspect_after + 1 + position` periods (`position` after the
+//!   - *Regeneration.* A member that sees no token of its ring for that
+//!     timeout plus `1 + position` periods (`position` after the
 //!     nominal releaser: the first live member after a dead releaser acts
 //!     first, one period before the next) regenerates it: it raises the
 //!     ring's *generation*, becomes its releaser, releases a round at once
@@ -102,8 +104,9 @@
 //!     garbage collection and the sender's window — moves on without it:
 //!     the guarantee is to live members, and the window does not wait for
 //!     the CMS. The price: a member skipped while alive (a false
-//!     suspicion needs `2 · suspect_after` consecutive lost passes or
-//!     acknowledgements: at 15 % loss ≈ 0.28⁶ per hop and round) may find
+//!     suspicion needs a pause longer than the timeout, or every pass and
+//!     acknowledgement of it lost: at 15 % loss and 3 periods ≈ 0.28⁶ per
+//!     hop and round) may find
 //!     copies it lacks gone; it then moves its stream's anchor up
 //!     (`QsmStats::abandoned` counts the messages; the tests assert 0).
 //!   - All of it is deterministic (the host's time, per-half-period
@@ -244,6 +247,22 @@ pub struct QsmConfig {
     /// member that sees no token for this many periods plus its position
     /// after the ring's releaser regenerates the token (at least 1).
     pub suspect_after: u32,
+    /// The shortest such silence, whatever the period (a live member that
+    /// pauses — QSM §5.3's receiver sleeps 0.5 s — must not be skipped:
+    /// stability would move on without it).
+    pub suspect_min: Duration,
+}
+
+impl QsmConfig {
+    /// How long a ring member may stay silent before it is skipped:
+    /// `max(suspect_after · token_period, suspect_min)`.
+    pub fn suspect_timeout(&self) -> Duration {
+        let t = self
+            .token_period
+            .as_micros()
+            .saturating_mul(u64::from(self.suspect_after.max(1)));
+        Duration::from_micros(t.max(self.suspect_min.as_micros()))
+    }
 }
 
 impl Default for QsmConfig {
@@ -256,6 +275,7 @@ impl Default for QsmConfig {
             window: 256,
             requests_per_visit: 64,
             suspect_after: 3,
+            suspect_min: Duration::from_secs(2),
         }
     }
 }
@@ -514,7 +534,7 @@ pub(crate) struct Leader {
     /// The token this node passed on and has no [`Work::Pass`] for yet:
     /// (to, round, half-periods waited), and the token as it arrived (to
     /// pass it again).
-    pub awaiting: Option<(NodeId, u32, u8)>,
+    pub awaiting: Option<(NodeId, u32, u32)>,
     pub sent: Option<TokenBuf>,
     /// Members this node skips when passing the token (no pass
     /// acknowledgement for `suspect_after` periods), until heard from.
