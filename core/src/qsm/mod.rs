@@ -925,6 +925,40 @@ mod tests {
         }
     }
 
+    /// A joiner's anchor: everything at or below it counts as received
+    /// and delivered, copies there (and beyond the ring's reach) are handed
+    /// back for freeing, held copies just above extend MaxContiguous.
+    #[test]
+    fn anchoring_a_stream() {
+        let mut pool = crate::pool::Pool::<4>::new();
+        let handle = pool.store(b"x").unwrap();
+        let h = |seq: u32| Held {
+            seq,
+            handle,
+            group: 1,
+            gseq: seq,
+            delivered: false,
+        };
+        let mut st = RecvStream::<8>::new(0, NodeId(5));
+        st.anchored = false;
+        for seq in [2u32, 11, 12, 14, 31] {
+            st.ring[seq as usize % 8] = Some(h(seq));
+        }
+        let mut freed = Vec::new();
+        st.anchor(10, |x| freed.push(x.seq));
+        freed.sort_unstable();
+        assert_eq!(freed, [2, 31], "below the anchor, and beyond 10 + 8");
+        assert!(st.anchored);
+        assert_eq!((st.mc, st.delivered, st.cleaned), (12, 10, 10));
+        assert!(st.has(14) && !st.has(13));
+        // Moving it up past what is held frees those too.
+        let mut freed = Vec::new();
+        st.anchor(13, |x| freed.push(x.seq));
+        freed.sort_unstable();
+        assert_eq!(freed, [11, 12]);
+        assert_eq!((st.mc, st.delivered), (14, 13));
+    }
+
     #[test]
     fn per_group_state_fits_the_budget() {
         const { assert!(GROUP_ENTRY_BYTES <= 128) };
