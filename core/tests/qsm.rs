@@ -175,9 +175,6 @@ fn fast_tokens() -> QsmConfig {
         partition_size: 5,
         replication: 2,
         window: 128,
-        // Skip a silent member after 3 periods (150 ms), not the default
-        // 2 s floor: the crash tests then recover quickly.
-        suspect_min: Duration::ZERO,
         ..QsmConfig::default()
     }
 }
@@ -828,7 +825,7 @@ fn crash_without_view(victim: NodeId, seed: u64) {
         groups: 3,
         qsm: QsmConfig {
             window: 64,
-            ..fast_tokens()
+            ..crash_tokens()
         },
         link,
         seed,
@@ -889,6 +886,15 @@ fn crash_without_view(victim: NodeId, seed: u64) {
         sum(|x| x.abandoned) == 0,
         "seed {seed}: no live member lost anything"
     );
+}
+
+/// [`fast_tokens`] that skip a silent member after 3 periods (150 ms)
+/// instead of the default 2 s floor: the crash tests recover quickly.
+fn crash_tokens() -> QsmConfig {
+    QsmConfig {
+        suspect_min: Duration::ZERO,
+        ..fast_tokens()
+    }
 }
 
 /// [`verify`], with `crashed` nodes recorded as crashed (nothing required).
@@ -967,7 +973,7 @@ fn a_crashed_region_leader_is_replaced_without_a_new_view() {
                 receivers: (1..=12).map(NodeId).collect(),
                 senders: vec![NodeId(0)],
                 groups: 1,
-                qsm: fast_tokens(),
+                qsm: crash_tokens(),
                 link: lan(),
                 seed: 3,
             };
@@ -1003,10 +1009,7 @@ fn a_sleeping_member_is_not_skipped() {
                 receivers: (1..=12).map(NodeId).collect(),
                 senders: vec![NodeId(0)],
                 groups: 2,
-                qsm: QsmConfig {
-                    suspect_min: QsmConfig::default().suspect_min,
-                    ..fast_tokens()
-                },
+                qsm: fast_tokens(),
                 link: lan(),
                 seed,
             };
