@@ -1617,7 +1617,8 @@ impl<
                     r @ (RecordRepr::QsmData { .. }
                     | RecordRepr::QsmToken { .. }
                     | RecordRepr::QsmRequest { .. }
-                    | RecordRepr::QsmAck { .. }),
+                    | RecordRepr::QsmAck { .. }
+                    | RecordRepr::QsmPass { .. }),
                 ) => self.qsm_apply(now, sender, r),
                 Record::Known(other) => self.apply_order_record(now, p, other),
             }
@@ -1642,6 +1643,7 @@ impl<
                         | RecordRepr::QsmToken { .. }
                         | RecordRepr::QsmRequest { .. }
                         | RecordRepr::QsmAck { .. }
+                        | RecordRepr::QsmPass { .. }
                 )
             )
         });

@@ -418,6 +418,12 @@ fn heavy_loss() {
             schedule(&mut sim, &s, 300, Duration::from_millis(1), 700);
             sim.run_until(Instant::ZERO + Duration::from_secs(20));
             verify(&sim, &s, 300, 700);
+            // Lost tokens and acknowledgements were passed again; no live
+            // member lost anything to a false suspicion.
+            for r in &s.receivers {
+                let st = sim.node(*r).qsm_stats();
+                assert_eq!(st.abandoned, 0, "seed {seed} node {}: {st:?}", r.0);
+            }
         }
     });
 }
@@ -519,5 +525,518 @@ fn bad_views_are_refused_and_change_nothing() {
             plain.multicast(t, GroupId(1), b"x"),
             Err(Error::UnknownGroup)
         );
+    });
+}
+
+/// A membership change of [`view_change`]: what the CMS does to the
+/// region of `1..=12` at epoch 2.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Node 12 leaves (it gets a view without it).
+    Leave,
+    /// Node 13 joins.
+    Join,
+    /// Node 7 crashes; the CMS removes it.
+    Crash,
+    /// Sender 1, a member, crashes mid-stream; the CMS removes it.
+    SenderCrash,
+    /// All of it at once: 12 leaves, 13 joins, 7 crashes.
+    All,
+}
+
+/// (a) A view change while both senders' messages are in flight, under
+/// loss, duplication and reordering: every member of both views delivers
+/// every message of a live sender exactly once, in per-sender order, with
+/// per-group numbers that continue across the views; of a crashed sender,
+/// the survivors deliver the same messages; a joiner delivers, per sender,
+/// in order, everything multicast after it joined (preceded by some older
+/// messages that were not yet stable when it joined).
+fn view_change(change: Change, seed: u64) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let count = 300u64;
+    let groups = 3u32;
+    let old: Vec<NodeId> = (1..=12).map(NodeId).collect();
+    let (crashed, leaver, joiner) = match change {
+        Change::Leave => (None, Some(NodeId(12)), None),
+        Change::Join => (None, None, Some(NodeId(13))),
+        Change::Crash => (Some(NodeId(7)), None, None),
+        Change::SenderCrash => (Some(NodeId(1)), None, None),
+        Change::All => (Some(NodeId(7)), Some(NodeId(12)), Some(NodeId(13))),
+    };
+    let new: Vec<NodeId> = old
+        .iter()
+        .copied()
+        .filter(|n| Some(*n) != crashed && Some(*n) != leaver)
+        .chain(joiner)
+        .collect();
+    let mut link = lan();
+    link.loss = 0.03;
+    link.duplicate = 0.02;
+    link.reorder = 0.05;
+    let s = Setup {
+        receivers: old.clone(),
+        senders: vec![NodeId(0), NodeId(1)],
+        groups,
+        qsm: fast_tokens(),
+        link,
+        seed,
+    };
+    let mut cfg = SimConfig::new(14, seed);
+    cfg.link = link;
+    cfg.mtu = 1500;
+    let gv: Vec<GroupView> = (1..=groups)
+        .map(|g| GroupView {
+            group: GroupId(g),
+            regions: 1,
+        })
+        .collect();
+    let qsm = s.qsm;
+    let (old2, gv2) = (old.clone(), gv.clone());
+    let mut sim = Sim::new(cfg, move |id, seed| {
+        let members = [id];
+        let config = Config {
+            mtu: 1500,
+            seed,
+            qsm,
+            ..Config::new(id, &members)
+        };
+        let mut n = Box::new(QNode::new(&config, Instant::ZERO).expect("config"));
+        let view = [RegionView {
+            address: REGION,
+            members: &old2,
+        }];
+        n.install_groups(Instant::ZERO, 1, &view, &gv2)
+            .expect("view");
+        n
+    });
+    sim.set_group(REGION, &old);
+    // When each message was accepted (a joiner must have the later ones).
+    let accepted: Rc<RefCell<Vec<(NodeId, u64, Instant)>>> = Rc::default();
+    for &sender in &s.senders {
+        for i in 0..count {
+            let group = GroupId(1 + (i % u64::from(groups)) as u32);
+            let p = payload(sender, i, 500);
+            let acc = accepted.clone();
+            sim.app_at(
+                sender,
+                Instant::ZERO + Duration::from_millis(10) + Duration::from_millis(1) * i,
+                Box::new(
+                    move |n: &mut Box<QNode>, now| match n.multicast(now, group, &p) {
+                        Ok(_) => {
+                            acc.borrow_mut().push((sender, i, now));
+                            AppResult::Done
+                        }
+                        Err(Error::Full) => AppResult::Retry,
+                        Err(e) => panic!("multicast: {e:?}"),
+                    },
+                ),
+            );
+        }
+    }
+    let ms = |m: u64| Instant::ZERO + Duration::from_millis(m);
+    if let Some(c) = crashed {
+        sim.crash(c, ms(120));
+    }
+    // The network's group follows the views: both views' members while
+    // the CMS installs epoch 2 at every node, a little apart (directly:
+    // a sender's queued multicasts must not delay its view), then the new
+    // view's.
+    let install_at = 200u64;
+    sim.run_until(ms(150));
+    let union: Vec<NodeId> = old.iter().chain(new.iter()).copied().collect();
+    sim.set_group(REGION, &union);
+    for k in 0..14u16 {
+        sim.run_until(ms(install_at) + Duration::from_micros(700) * u64::from(k));
+        if Some(NodeId(k)) == crashed {
+            continue;
+        }
+        let now = sim.now();
+        let view = [RegionView {
+            address: REGION,
+            members: &new,
+        }];
+        sim.node_mut(NodeId(k))
+            .install_groups(now, 2, &view, &gv)
+            .expect("view 2");
+    }
+    sim.run_until(ms(install_at + 20));
+    sim.set_group(REGION, &new);
+    sim.run_until(ms(6000));
+
+    let mut h = History::new();
+    let survivors: Vec<NodeId> = old.iter().copied().filter(|n| new.contains(n)).collect();
+    for k in 0..14u16 {
+        h.add_process(k);
+        if !survivors.contains(&NodeId(k)) {
+            // Crashed, left, joined, or not a member: checked separately.
+            h.record_crash(k);
+        }
+    }
+    for &sender in &s.senders {
+        for i in 0..count {
+            h.record_broadcast(sender.0, MsgId::new(sender.0, i), payload(sender, i, 500));
+        }
+    }
+    let mut per_node: std::collections::BTreeMap<u16, Vec<(GroupId, NodeId, u32, u64)>> =
+        Default::default();
+    for (_, node, ev) in sim.events() {
+        if let NodeEvent::GroupDelivered {
+            group,
+            sender,
+            seq,
+            payload,
+        } = ev
+        {
+            let i = u64::from_be_bytes(payload[2..10].try_into().unwrap());
+            h.record_delivery(node.0, None, MsgId::new(sender.0, i), payload.clone());
+            per_node
+                .entry(node.0)
+                .or_default()
+                .push((*group, *sender, *seq, i));
+        }
+    }
+    let report = h.check(Checks {
+        integrity: true,
+        agreement: true,
+        fifo: true,
+        uniform: false,
+        ..Checks::NONE
+    });
+    if std::env::var("QSM_DEBUG").is_ok_and(|v| v == seed.to_string()) {
+        for k in 0..14u16 {
+            let n = sim.node(NodeId(k));
+            eprintln!(
+                "node {k}: pending {} delivered {} {:?}",
+                n.qsm_pending(),
+                per_node.get(&k).map_or(0, Vec::len),
+                n.qsm_stats()
+            );
+            for i in 0..4 {
+                eprintln!("  stream {i}: {:?}", n.qsm_stream_state(i));
+            }
+        }
+    }
+    assert!(report.is_ok(), "{change:?} seed {seed}: {report}");
+    let accepted = accepted.borrow();
+    let sent = |sender: NodeId| accepted.iter().filter(|a| a.0 == sender).count() as u64;
+    for r in &survivors {
+        let got = &per_node[&r.0];
+        for &sender in &s.senders {
+            let mine: Vec<_> = got.iter().filter(|d| d.1 == sender).collect();
+            if Some(sender) == crashed {
+                assert!(mine.len() as u64 <= sent(sender));
+                continue;
+            }
+            // A live sender: everything, once (FIFO and integrity above).
+            assert_eq!(
+                mine.len() as u64,
+                count,
+                "{change:?} seed {seed}: node {} from {}",
+                r.0,
+                sender.0
+            );
+        }
+        // Per-group numbers continue across the views.
+        for (_, _, gseq, i) in got {
+            assert_eq!(u64::from(*gseq), i / u64::from(groups) + 1);
+        }
+    }
+    if let Some(j) = joiner {
+        let got = per_node.get(&j.0).cloned().unwrap_or_default();
+        let joined_at = ms(install_at) + Duration::from_micros(700) * u64::from(j.0);
+        for &sender in &s.senders {
+            let idx: Vec<u64> = got.iter().filter(|d| d.1 == sender).map(|d| d.3).collect();
+            let first_after = accepted
+                .iter()
+                .filter(|a| a.0 == sender && a.2 > joined_at)
+                .map(|a| a.1)
+                .min()
+                .unwrap_or(count);
+            // In order, once each (no duplicates, increasing)...
+            assert!(
+                idx.windows(2).all(|w| w[0] < w[1]),
+                "{change:?} seed {seed}: joiner from {}: {idx:?}",
+                sender.0
+            );
+            // ... and everything multicast after the join, without a gap
+            // (older messages not yet stable may come first).
+            let tail: Vec<u64> = idx.iter().copied().filter(|&i| i >= first_after).collect();
+            let expect: Vec<u64> = (first_after..count).collect();
+            assert_eq!(
+                tail, expect,
+                "{change:?} seed {seed}: joiner from {}",
+                sender.0
+            );
+        }
+    }
+}
+
+/// Seeds of the view-change and crash tests: 1..=8, or 1..=`QSM_SEEDS` (soak).
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    let n = std::env::var("QSM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    1..=n
+}
+
+#[test]
+fn view_change_member_leaves() {
+    big_stack(|| seeds().for_each(|seed| view_change(Change::Leave, seed)));
+}
+
+#[test]
+fn view_change_member_joins() {
+    big_stack(|| seeds().for_each(|seed| view_change(Change::Join, seed)));
+}
+
+#[test]
+fn view_change_member_crashes() {
+    big_stack(|| seeds().for_each(|seed| view_change(Change::Crash, seed)));
+}
+
+#[test]
+fn view_change_sender_crashes() {
+    big_stack(|| seeds().for_each(|seed| view_change(Change::SenderCrash, seed)));
+}
+
+#[test]
+fn view_change_leave_join_and_crash_at_once() {
+    big_stack(|| seeds().for_each(|seed| view_change(Change::All, seed)));
+}
+
+/// (b), (c) A ring member crashes and no new view comes: the ring skips it
+/// (its predecessor gets no pass acknowledgement) or, when it released the
+/// ring's tokens, the next live member regenerates them; the live members
+/// keep recovering losses and delivering every message in order, and the
+/// sender's window keeps moving (stability counts the live members only).
+fn crash_without_view(victim: NodeId, seed: u64) {
+    if std::env::var("QSM_VERBOSE").is_ok() {
+        eprintln!("crash_without_view({}, {seed})", victim.0);
+    }
+    let mut link = lan();
+    link.loss = 0.03;
+    link.duplicate = 0.01;
+    link.reorder = 0.05;
+    let s = Setup {
+        receivers: (1..=12).map(NodeId).collect(),
+        senders: vec![NodeId(0)],
+        groups: 3,
+        qsm: QsmConfig {
+            window: 64,
+            ..crash_tokens()
+        },
+        link,
+        seed,
+    };
+    let mut sim = build(&s);
+    sim.crash(victim, Instant::ZERO + Duration::from_millis(100));
+    // 400 messages over 0.4 s: far more than the window, so the sender
+    // only finishes if the region keeps acknowledging without the victim.
+    schedule(&mut sim, &s, 400, Duration::from_millis(1), 500);
+    sim.run_until(Instant::ZERO + Duration::from_secs(6));
+    if std::env::var("QSM_DEBUG").is_ok_and(|v| v == seed.to_string()) {
+        for k in 0..=12u16 {
+            let n = sim.node(NodeId(k));
+            let st = n.qsm_stats();
+            eprintln!(
+                "node {k}: pending {} deliv {} rounds {} prounds {} regen {} susp {} retries {} abandoned {} streams {:?}",
+                n.qsm_pending(),
+                st.delivered,
+                st.rounds,
+                st.partition_rounds,
+                st.regenerated,
+                st.suspected,
+                st.token_retries,
+                st.abandoned,
+                n.qsm_stream_state(0)
+            );
+        }
+    }
+    let live = Setup {
+        receivers: s
+            .receivers
+            .iter()
+            .copied()
+            .filter(|&r| r != victim)
+            .collect(),
+        ..s
+    };
+    verify_except(&sim, &live, 400, 500, &[victim]);
+    let sender = sim.node(NodeId(0));
+    assert_eq!(
+        sender.qsm_pending(),
+        0,
+        "seed {seed}: the window kept moving"
+    );
+    assert_eq!(sender.qsm_stats().acked, 400);
+    let sum = |f: fn(&phasecast_core::qsm::QsmStats) -> u64| -> u64 {
+        live.receivers
+            .iter()
+            .map(|r| f(sim.node(*r).qsm_stats()))
+            .sum()
+    };
+    assert!(
+        sum(|x| x.suspected) > 0,
+        "seed {seed}: the victim was skipped"
+    );
+    assert!(sum(|x| x.requests_peer + x.requests_partition) > 0);
+    assert!(
+        sum(|x| x.abandoned) == 0,
+        "seed {seed}: no live member lost anything"
+    );
+}
+
+/// [`fast_tokens`] that skip a silent member after 3 periods (150 ms)
+/// instead of the default 2 s floor: the crash tests recover quickly.
+fn crash_tokens() -> QsmConfig {
+    QsmConfig {
+        suspect_min: Duration::ZERO,
+        ..fast_tokens()
+    }
+}
+
+/// [`verify`], with `crashed` nodes recorded as crashed (nothing required).
+fn verify_except(sim: &Sim<Box<QNode>>, s: &Setup, count: u64, len: usize, crashed: &[NodeId]) {
+    let mut h = History::new();
+    for &sender in &s.senders {
+        for i in 0..count {
+            h.record_broadcast(sender.0, MsgId::new(sender.0, i), payload(sender, i, len));
+        }
+        h.record_crash(sender.0);
+    }
+    for c in crashed {
+        h.record_crash(c.0);
+    }
+    let mut got: std::collections::BTreeMap<u16, u64> = Default::default();
+    for (_, node, ev) in sim.events() {
+        if let NodeEvent::GroupDelivered {
+            sender, payload, ..
+        } = ev
+        {
+            let i = u64::from_be_bytes(payload[2..10].try_into().unwrap());
+            h.record_delivery(node.0, None, MsgId::new(sender.0, i), payload.clone());
+            *got.entry(node.0).or_default() += 1;
+        }
+    }
+    let report = h.check(Checks {
+        integrity: true,
+        agreement: true,
+        fifo: true,
+        uniform: false,
+        ..Checks::NONE
+    });
+    assert!(report.is_ok(), "{report}");
+    for r in &s.receivers {
+        assert_eq!(
+            got.get(&r.0).copied().unwrap_or(0),
+            count * s.senders.len() as u64,
+            "receiver {}",
+            r.0
+        );
+    }
+}
+
+/// (b) A plain member (node 3, in the middle of partition 1..=5) crashes.
+#[test]
+fn a_crashed_member_is_skipped_without_a_new_view() {
+    big_stack(|| {
+        for seed in seeds() {
+            crash_without_view(NodeId(3), seed);
+        }
+    });
+}
+
+/// (c) A partition leader (node 6, leader of 6..=10) crashes: the next
+/// member of its partition regenerates the partition's token and takes its
+/// seat on the ring of partitions.
+#[test]
+fn a_crashed_partition_leader_is_replaced_without_a_new_view() {
+    big_stack(|| {
+        for seed in seeds() {
+            crash_without_view(NodeId(6), seed);
+        }
+    });
+}
+
+/// (c) The region leader (node 1) crashes: both of its rings regenerate,
+/// and the acknowledgements to the sender come from the new releaser.
+#[test]
+fn a_crashed_region_leader_is_replaced_without_a_new_view() {
+    big_stack(|| {
+        for seed in seeds() {
+            crash_without_view(NodeId(1), seed);
+        }
+        let mut sim = {
+            let s = Setup {
+                receivers: (1..=12).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 1,
+                qsm: crash_tokens(),
+                link: lan(),
+                seed: 3,
+            };
+            let mut sim = build(&s);
+            sim.crash(NodeId(1), Instant::ZERO + Duration::from_millis(100));
+            schedule(&mut sim, &s, 50, Duration::from_millis(20), 100);
+            sim
+        };
+        sim.run_until(Instant::ZERO + Duration::from_secs(3));
+        let regen: u64 = (2..=12)
+            .map(|r| sim.node(NodeId(r)).qsm_stats().regenerated)
+            .sum();
+        assert!(regen >= 2, "both rings regenerated: {regen}");
+        // Someone else completes the region's rounds now (the first live
+        // member after node 1 on the ring of partitions to time out).
+        let rounds: u64 = (2..=12)
+            .map(|r| sim.node(NodeId(r)).qsm_stats().rounds)
+            .sum();
+        assert!(rounds > 10, "the region's rounds go on: {rounds}");
+        assert_eq!(sim.node(NodeId(0)).qsm_pending(), 0);
+        assert_eq!(sim.node(NodeId(0)).qsm_stats().acked, 50);
+    });
+}
+
+/// QSM §5.3's sleeping receiver (its traffic held 0.5 s) is alive: with
+/// the default floor of the suspicion timeout (2 s) it is not skipped,
+/// even with tokens every 50 ms, and loses nothing.
+#[test]
+fn a_sleeping_member_is_not_skipped() {
+    big_stack(|| {
+        for seed in 1..=3 {
+            let s = Setup {
+                receivers: (1..=12).map(NodeId).collect(),
+                senders: vec![NodeId(0)],
+                groups: 2,
+                qsm: fast_tokens(),
+                link: lan(),
+                seed,
+            };
+            let mut sim = build(&s);
+            sim.clog(
+                NodeId(3),
+                Instant::ZERO + Duration::from_millis(100),
+                Instant::ZERO + Duration::from_millis(600),
+            );
+            schedule(&mut sim, &s, 400, Duration::from_millis(2), 500);
+            sim.run_until(Instant::ZERO + Duration::from_secs(5));
+            verify(&sim, &s, 400, 500);
+            for r in &s.receivers {
+                let st = sim.node(*r).qsm_stats();
+                assert_eq!(
+                    (st.suspected, st.abandoned, st.regenerated),
+                    (0, 0, 0),
+                    "{st:?}"
+                );
+            }
+            // Its predecessor passed the token again while it slept.
+            let retries: u64 = s
+                .receivers
+                .iter()
+                .map(|r| sim.node(*r).qsm_stats().token_retries)
+                .sum();
+            assert!(retries > 0);
+        }
     });
 }

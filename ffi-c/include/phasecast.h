@@ -1233,7 +1233,12 @@ phasecast_status phasecast_node_end_pledge(struct phasecast_node *node,
  * Installs a group-membership view from the daemon's configuration
  * service (QSM's CMS): `regions` (nodes with identical membership, each with
  * its multicast address) and `groups` (sorted by id; each names the regions
- * it spans). `epoch` must grow from view to view. A refused view
+ * it spans). `epoch` must grow from view to view. A new view flushes the
+ * old one: streams of regions that keep their address carry over, so the
+ * old view's messages still reach every member that stays, in order,
+ * before the new view's. Epoch 1 is the system's initial view (every
+ * stream starts at 1); a node whose first view has a later epoch, or that
+ * joins a region, joins its streams mid-way. A refused view
  * (`PHASECAST_ERR_INVALID_ARGUMENT`, the detail says why) changes nothing.
  * The arrays are read during the call only.
  *

@@ -14,9 +14,8 @@
 use super::*;
 use crate::pool::BLOCK_LEN;
 use crate::qsm::{
-    cache, recovery_target, GroupEntry, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget,
-    RecvStream, Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS,
-    MAX_STREAMS,
+    cache, recovery_target, GroupView, Held, QsmMemory, QsmStats, RecoveryTarget, RecvStream,
+    Region, RegionView, SendSlot, SendStream, TokenBuf, TokenEntry, Work, MAX_REGIONS, MAX_STREAMS,
 };
 use crate::wire::multicast::{self as mc, EntryList};
 
@@ -24,6 +23,10 @@ use crate::wire::multicast::{self as mc, EntryList};
 const MAX_REQUEST: u16 = 64;
 /// Most messages the sender re-multicasts at once for a silent tail.
 const TAIL_BURST: u32 = 16;
+/// Token visits without progress before a member asks the sender.
+const STALL_VISITS: u8 = 3;
+/// Token visits a joiner's stream waits after its anchor before delivering.
+const JOIN_SETTLE_VISITS: u8 = 3;
 
 impl<
         const SINKS: usize,
@@ -41,8 +44,13 @@ impl<
     /// bit mask). `groups` must be sorted by id, strictly increasing, at
     /// most `GROUPS` of them; `epoch` must grow from view to view.
     ///
-    /// A new view starts new streams: messages of the old view not yet
-    /// delivered are dropped (the CMS flush is not implemented). Errors
+    /// A new view flushes the old one (see [`crate::qsm`], "Views and the
+    /// flush"): streams of regions that stay (same address) carry over with
+    /// their numbering, so the messages of the old view still reach every
+    /// member that stays, before the new view's, in per-sender order; a
+    /// sender keeps its per-group numbering for the groups that stay. A
+    /// member that joins a region mid-stream starts each stream at the
+    /// region's stability point the token reports. Errors
     /// ([`Error::InvalidConfig`]) change nothing.
     pub fn install_groups(
         &mut self,
@@ -98,26 +106,77 @@ impl<
             }
             prev = Some(g.group.0);
         }
-        // Accepted: drop the old view's state.
-        self.qsm_release_storage();
+        // Accepted. The flush (see `crate::qsm`, "Views and the flush"):
+        // streams of regions that persist (same address) carry over with
+        // their numbering, received state and cached copies; the rest is
+        // freed. Bounded by MAX_REGIONS, MAX_STREAMS, RING and GROUPS.
+        let first_view = !self.qsm.is_active();
+        let me = self.id;
+        let old_regions = core::mem::replace(&mut self.qsm.regions, new_regions);
+        let map = |or: usize, new: &heapless::Vec<Region, MAX_REGIONS>| {
+            old_regions
+                .get(or)
+                .and_then(|o| new.iter().position(|n| n.address == o.address))
+        };
+        // Sender streams, permuted to the new region indices.
+        let mut old_send: [SendStream<RING>; MAX_REGIONS] =
+            core::array::from_fn(|_| SendStream::new());
+        core::mem::swap(&mut old_send, &mut self.qsm.send);
+        for (or, mut st) in old_send.into_iter().enumerate() {
+            match map(or, &self.qsm.regions) {
+                Some(nr) => {
+                    // Rounds restart in the new view: so does the tail rule.
+                    st.mark_round = 0;
+                    st.mark_sent = 0;
+                    st.progress_at = now;
+                    st.retransmit.clear();
+                    self.qsm.send[nr] = st;
+                }
+                None => self.qsm_free_send(&mut st),
+            }
+        }
+        // Receive streams of regions this node is still a member of.
+        for i in 0..self.qsm.streams.len() {
+            let or = usize::from(self.qsm.streams[i].region);
+            let keep = map(or, &self.qsm.regions)
+                .filter(|&nr| self.qsm.regions[nr].contains(me) && old_regions[or].contains(me));
+            match keep {
+                Some(nr) => {
+                    let st = &mut self.qsm.streams[i];
+                    st.region = nr as u8;
+                    st.stall = 0;
+                    st.stall_mc = st.mc;
+                }
+                None => {
+                    self.qsm_free_stream(i);
+                    self.qsm.streams[i].region = u8::MAX;
+                }
+            }
+        }
+        self.qsm.streams.retain(|s| s.region != u8::MAX);
+        for nr in 0..MAX_REGIONS {
+            let was = old_regions.iter().find(|o| {
+                self.qsm
+                    .regions
+                    .get(nr)
+                    .is_some_and(|n| n.address == o.address)
+                    && o.contains(me)
+            });
+            self.qsm.prev[nr] = was.cloned();
+            // A first view of epoch 1 is the system's initial one: every
+            // stream starts at 1. Otherwise a region this node was not a
+            // member of is joined mid-stream.
+            self.qsm.joined[nr] = was.is_none() && !(first_view && epoch == 1);
+        }
         let q = &mut self.qsm;
         q.epoch = epoch;
-        q.regions = new_regions;
-        q.groups.clear();
-        for g in groups {
-            let _ = q.groups.push(GroupEntry {
-                group: g.group.0,
-                next_gseq: 1,
-                regions: g.regions,
-            });
-        }
-        for st in q.send.iter_mut() {
-            *st = SendStream::new();
-            st.progress_at = now;
-        }
-        q.streams.clear();
+        // Groups: per-group numbering carries over for groups that stay.
+        crate::qsm::merge_groups(&mut q.groups, groups);
         q.pending = core::array::from_fn(|_| [None, None]);
         q.leader = core::array::from_fn(|_| Default::default());
+        for led in q.leader.iter_mut().flatten() {
+            led.last_token = Some(now);
+        }
         for c in q.control.iter_mut() {
             c.clear();
         }
@@ -130,8 +189,26 @@ impl<
         for r in 0..self.qsm.regions.len() {
             let address = self.qsm.regions[r].address;
             self.qsm.region_sink[r] = self.qsm_sink(Destination::Group(address)).map(|s| s as u16);
+            // Carried-over messages not yet sent once go out in the new view.
+            let st = &self.qsm.send[r];
+            if st.sent_upto.saturating_add(1) < st.next_seq {
+                if let Some(s) = self.qsm.region_sink[r] {
+                    self.register(usize::from(s), Feed::QsmData, now);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The receive state of this node's `i`-th stream, for diagnostics:
+    /// `(region address, sender, MaxContiguous, delivered, max_seen)`;
+    /// `None` past the last stream or while a joiner's stream has no
+    /// anchor yet.
+    pub fn qsm_stream_state(&self, i: usize) -> Option<(GroupId, NodeId, u32, u32, u32)> {
+        let st = self.qsm.streams.get(i)?;
+        let region = self.qsm.regions.get(usize::from(st.region))?;
+        st.anchored
+            .then_some((region.address, st.sender, st.mc, st.delivered, st.max_seen))
     }
 
     /// QSM's measurements.
@@ -252,24 +329,28 @@ impl<
         Ok(gseq)
     }
 
-    /// Frees every payload the QSM state holds.
-    fn qsm_release_storage(&mut self) {
-        for r in 0..MAX_REGIONS {
-            for i in 0..RING {
-                if let Some(slot) = self.qsm.send[r].ring[i].take() {
-                    let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
-                    self.pool.free(slot.handle);
-                    self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
-                }
-            }
+    /// Frees the payloads of a sender stream.
+    fn qsm_free_send(&mut self, st: &mut SendStream<RING>) {
+        for slot in st.ring.iter_mut().filter_map(Option::take) {
+            let b = Pool::<BLOCKS>::blocks_for(slot.handle.len()) * BLOCK_LEN;
+            self.pool.free(slot.handle);
+            self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(b);
+            self.qsm.tx_bytes = self.qsm.tx_bytes.saturating_sub(b);
         }
-        for st in self.qsm.streams.iter_mut() {
-            for h in st.ring.iter_mut().filter_map(Option::take) {
-                self.pool.free(h.handle);
-            }
+    }
+
+    /// Frees the payloads receive stream `i` holds.
+    fn qsm_free_stream(&mut self, i: usize) {
+        let Some(st) = self.qsm.streams.get_mut(i) else {
+            return;
+        };
+        for h in st.ring.iter_mut().filter_map(Option::take) {
+            self.pool.free(h.handle);
+            self.qsm.rx_bytes = self
+                .qsm
+                .rx_bytes
+                .saturating_sub(Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN);
         }
-        self.qsm.rx_bytes = 0;
-        self.qsm.tx_bytes = 0;
     }
 
     /// The sink of a QSM destination: a cluster peer's own sink, or one
@@ -321,7 +402,7 @@ impl<
             return;
         };
         let (feed, ok) = match work {
-            Work::Token { .. } | Work::Ack { .. } => {
+            Work::Token { .. } | Work::Ack { .. } | Work::Pass { .. } => {
                 let q = &mut self.qsm.control[s];
                 (
                     Feed::QsmControl,
@@ -370,11 +451,14 @@ impl<
         let region_phase = self.qsm.tick_phase;
         self.qsm.tick_phase = !region_phase;
         for r in 0..self.qsm.regions.len() {
-            if let Some(idx) = self.qsm.regions[r].index_of(self.id) {
-                if !region_phase && self.qsm.regions[r].is_partition_leader(idx) {
+            if self.qsm.regions[r].contains(self.id) {
+                for level in 0..=1 {
+                    self.qsm_ring_timers(r, level, now);
+                }
+                if !region_phase && self.qsm_releaser(r, 0) == Some(self.id) {
                     self.qsm_release_token(r, 0, now);
                 }
-                if region_phase && idx == 0 {
+                if region_phase && self.qsm_releaser(r, 1) == Some(self.id) {
                     self.qsm_release_token(r, 1, now);
                 }
             }
@@ -404,15 +488,119 @@ impl<
         }
     }
 
-    /// The ring after this node at `level` (0: its partition, 1: the
-    /// partition leaders), `None` when it is alone on it.
+    /// Token-loss detection on ring `level` of region `r`, every half
+    /// period: a token passed and not acknowledged is passed again, and
+    /// after [`QsmConfig::suspect_timeout`] its silent member is skipped; a
+    /// member that has seen no token for that timeout plus `1 + position`
+    /// periods
+    /// (its position after the nominal releaser: the first live member
+    /// after a dead releaser acts first) regenerates it, from its own fresh
+    /// state, with a higher generation, and releases its rounds from then
+    /// on. O(members).
+    fn qsm_ring_timers(&mut self, r: usize, level: u8, now: Instant) {
+        let l = usize::from(level.min(1));
+        let timeout = self.qsm.config.suspect_timeout();
+        let period = self.qsm.config.token_period.as_micros().max(1);
+        // Half periods (the check's own rate) in the timeout.
+        let limit = timeout.as_micros().div_ceil((period / 2).max(1));
+        if let Some((to, round, waited)) = self.qsm.leader[r][l].awaiting {
+            let waited = waited.saturating_add(1);
+            let led = &mut self.qsm.leader[r][l];
+            if u64::from(waited) >= limit {
+                if !led.suspects.contains(&to) {
+                    if led.suspects.is_full() {
+                        led.suspects.remove(0);
+                    }
+                    let _ = led.suspects.push(to);
+                    self.qsm.stats.suspected += 1;
+                }
+                led.awaiting = None;
+            } else {
+                led.awaiting = Some((to, round, waited));
+            }
+            if self.qsm.pending[r][l].is_none() {
+                if let Some(sent) = self.qsm.leader[r][l].sent.take() {
+                    self.qsm.pending[r][l] = Some(sent);
+                    self.qsm.stats.token_retries += 1;
+                    self.qsm_pass_on(r, level, now);
+                }
+            }
+        }
+        // Regeneration, by members of the ring that do not release it.
+        let me = self.id;
+        let reg = &self.qsm.regions[r];
+        let Some(idx) = reg.index_of(me) else {
+            return;
+        };
+        let p = reg.partition_of(idx);
+        let pos = if level == 0 {
+            reg.partition(p).iter().position(|&m| m == me).unwrap_or(0)
+        } else if self.qsm_releaser(r, 0) == Some(me) {
+            p
+        } else {
+            return; // not on the ring of partitions
+        };
+        if self.qsm_releaser(r, level) == Some(me) {
+            return;
+        }
+        let wait = Duration::from_micros(
+            timeout
+                .as_micros()
+                .saturating_add(period.saturating_mul(1 + pos as u64)),
+        );
+        let led = &mut self.qsm.leader[r][l];
+        if led
+            .last_token
+            .is_some_and(|t| now.saturating_since(t) >= wait)
+        {
+            led.generation = led.generation.saturating_add(1);
+            led.releaser = Some(me);
+            led.last_token = Some(now);
+            led.completed = 0;
+            led.awaiting = None;
+            led.sent = None;
+            self.qsm.pending[r][l] = None;
+            self.qsm.stats.regenerated += 1;
+            if level == 0 {
+                // This node now stands for its partition on the ring of
+                // partitions, whose token it has not seen yet: its clock
+                // there starts now.
+                self.qsm.leader[r][1].last_token = Some(now);
+            }
+            // Released at once: the next member's own timer is only one
+            // period behind.
+            self.qsm_release_token(r, level, now);
+        }
+    }
+
+    /// The next live member after this node on its ring at `level` (0:
+    /// its partition, in id order; 1: the first member of the following
+    /// partitions that this node does not suspect), `None` when nobody
+    /// else is left. O(members).
     fn qsm_ring_next(&self, r: usize, level: u8) -> Option<NodeId> {
         let reg = &self.qsm.regions[r];
         let idx = reg.index_of(self.id)?;
+        let sus = &self.qsm.leader[r][usize::from(level.min(1))].suspects;
+        let p = reg.partition_of(idx);
         if level == 0 {
-            reg.partition_successor(idx)
+            let part = reg.partition(p);
+            let pos = part.iter().position(|&m| m == self.id)?;
+            (1..part.len())
+                .filter_map(|k| part.get((pos + k) % part.len()).copied())
+                .find(|m| !sus.contains(m))
         } else {
-            reg.next_partition_leader(reg.partition_of(idx))
+            // A member that does not stand for its partition (its leader
+            // looked dead to the passer) hands the token to the one that
+            // does, which merges the partition's aggregate.
+            let rep = self.qsm_releaser(r, 0);
+            if let Some(rep) = rep.filter(|&x| x != self.id && !sus.contains(&x)) {
+                return Some(rep);
+            }
+            let n = reg.partitions();
+            (1..n)
+                .filter_map(|k| reg.partition((p + k) % n).iter().find(|m| !sus.contains(m)))
+                .copied()
+                .next()
         }
     }
 
@@ -423,6 +611,7 @@ impl<
         let l = usize::from(level.min(1));
         let round = self.qsm.leader[r][l].round.wrapping_add(1);
         self.qsm.leader[r][l].round = round;
+        self.qsm.leader[r][l].last_token = Some(now);
         self.qsm.pending[r][l] = Some(TokenBuf {
             round,
             released_at: now.as_micros(),
@@ -478,17 +667,16 @@ impl<
         let l = usize::from(level.min(1));
         let pending = self.qsm.pending[r][l].as_ref();
         let mut entries = pending.map(|p| p.entries.clone()).unwrap_or_default();
-        let idx = self.qsm.regions[r].index_of(self.id).unwrap_or(usize::MAX);
         // The node that released this token (a partition leader at level 0,
-        // the region leader at level 1) builds it first, from nothing.
-        let first = if level == 0 {
-            self.qsm.regions[r].is_partition_leader(idx)
-        } else {
-            idx == 0
-        };
+        // the region leader at level 1, or whoever regenerated it) builds it
+        // first, from nothing.
+        let first = self.qsm_releaser(r, level) == Some(self.id);
         let fresh = first && pending.is_some_and(|p| p.entries.is_empty());
         let region_info = &self.qsm.leader[r][1].last;
         if level == 1 {
+            if self.qsm_releaser(r, 0) != Some(self.id) {
+                return entries; // handed on to the partition's releaser as is
+            }
             for pe in self.qsm.leader[r][0].last.iter() {
                 Self::qsm_merge_into(&mut entries, pe, k, first);
             }
@@ -506,11 +694,11 @@ impl<
                     e.merge(&none, k);
                 }
             }
-            if idx == 0 && fresh {
+            if fresh {
                 // Garbage collection: the region stability of the last round.
                 for e in entries.iter_mut() {
                     if let Some(i) = region_info.iter().find(|i| i.sender == e.sender) {
-                        e.stable = i.stable;
+                        e.stable = e.stable.max(i.stable);
                     }
                 }
             }
@@ -530,11 +718,16 @@ impl<
                 let _ = entries.push(seed);
             }
         }
-        // Entries of senders this node has no stream of: it holds nothing
-        // (MaxContiguous 0, misses everything seen: the intersection stays).
+        // Entries of senders this node has no stream of, or a joiner's
+        // stream without its anchor yet: it holds nothing (MaxContiguous 0,
+        // misses everything seen: the intersection stays), so the region's
+        // stability waits for it from the view it joined in.
         for e in entries.iter_mut() {
             if NodeId(e.sender) == self.id
-                || self.qsm.stream_index(r as u8, NodeId(e.sender)).is_some()
+                || self
+                    .qsm
+                    .stream_index(r as u8, NodeId(e.sender))
+                    .is_some_and(|i| self.qsm.streams[i].anchored)
             {
                 continue;
             }
@@ -548,13 +741,13 @@ impl<
             .qsm
             .streams
             .iter()
-            .filter(|s| usize::from(s.region) == r)
+            .filter(|s| usize::from(s.region) == r && s.anchored)
         {
             let token_max = entries
                 .iter()
                 .find(|e| NodeId(e.sender) == st.sender)
                 .map_or(0, |e| e.max_seen);
-            let mine = TokenEntry::from_receiver(
+            let mut mine = TokenEntry::from_receiver(
                 st.sender.0,
                 st.mc,
                 st.max_seen,
@@ -563,6 +756,9 @@ impl<
                 k,
                 |s| st.has(s),
             );
+            // What this member knows to be stable: a joiner later in the
+            // ring anchors there even when the round's seed has no entry.
+            mine.stable = st.cleaned;
             Self::qsm_merge_into(&mut entries, &mine, k, first);
         }
         entries
@@ -599,7 +795,9 @@ impl<
         self.qsm.leader[r][1].last.clear();
         for e in entries {
             let mut e = *e;
-            e.stable = e.max_contiguous; // stable in the whole region
+            // Stable in the whole region; `stable` carried the highest
+            // point any member cleaned up to (stable in an earlier round).
+            e.stable = e.max_contiguous.max(e.stable);
             let _ = self.qsm.leader[r][1].last.push(e);
         }
         for e in entries {
@@ -696,6 +894,11 @@ impl<
                             let (round, released_at) = (p.round, p.released_at);
                             let entries = self.qsm_token_entries(r, level);
                             let address = self.qsm.regions[r].address.0;
+                            let auth = mc::TokenAuthority {
+                                epoch: self.qsm.epoch,
+                                generation: self.qsm.leader[r][l].generation,
+                                releaser: self.qsm_releaser(r, level).map_or(0, |n| n.0),
+                            };
                             let len = mc::QSM_TOKEN_HEADER_LEN + mc::entries_len(&entries);
                             let ok = w
                                 .push_with(mc::KIND_QSM_TOKEN, len, |b| {
@@ -705,18 +908,49 @@ impl<
                                         round,
                                         released_at,
                                         level,
+                                        auth,
                                         &entries,
                                     )
                                 })
                                 .is_ok();
                             if ok {
-                                self.qsm.pending[r][l] = None;
+                                // Kept (as it arrived) until the successor
+                                // says it has it: passed again otherwise.
+                                let sent = self.qsm.pending[r][l].take();
+                                if let Destination::Peer(to) = self.sinks[s].destination {
+                                    let led = &mut self.qsm.leader[r][l];
+                                    let waited = match led.awaiting {
+                                        Some((t, _, w)) if t == to => w,
+                                        _ => 0,
+                                    };
+                                    led.awaiting = Some((to, round, waited));
+                                    led.sent = sent;
+                                }
                             }
                             ok
                         }
                         _ => true, // nothing to pass on any more
                     }
                 }
+                Work::Pass {
+                    region,
+                    level,
+                    generation,
+                    releaser,
+                    round,
+                } => match self.qsm.regions.get(usize::from(region)) {
+                    Some(reg) => w
+                        .push(&RecordRepr::QsmPass {
+                            region: reg.address.0,
+                            epoch: self.qsm.epoch,
+                            level,
+                            generation,
+                            releaser,
+                            round,
+                        })
+                        .is_ok(),
+                    None => true,
+                },
                 Work::Ack { region, sender } => {
                     let r = usize::from(region);
                     match self.qsm.leader.get(r).map(|l| &l[1]) {
@@ -843,8 +1077,33 @@ impl<
                 round,
                 released_at,
                 level,
+                epoch,
+                generation,
+                releaser,
                 entries,
-            } => self.qsm_on_token(now, from, region, round, released_at, level, entries),
+            } => {
+                let auth = mc::TokenAuthority {
+                    epoch,
+                    generation,
+                    releaser,
+                };
+                self.qsm_on_token(now, from, region, round, released_at, level, auth, entries)
+            }
+            RecordRepr::QsmPass {
+                region,
+                epoch,
+                level,
+                generation,
+                releaser,
+                round,
+            } => {
+                let auth = mc::TokenAuthority {
+                    epoch,
+                    generation,
+                    releaser,
+                };
+                self.qsm_on_pass(from, region, level, auth, round)
+            }
             RecordRepr::QsmRequest {
                 region,
                 sender,
@@ -856,12 +1115,13 @@ impl<
                 round,
                 entries,
             } => {
-                // Only the region leader aggregates a round: an ack from
-                // anyone else could free messages the region still needs.
+                // Only a member of the region aggregates a round (the
+                // region leader, or whoever regenerated its token): an ack
+                // from anyone else could free messages the region needs.
                 if let Some(r) = self
                     .qsm
                     .region_by_address(region)
-                    .filter(|&r| self.qsm.regions[r].leader() == Some(from))
+                    .filter(|&r| self.qsm.regions[r].contains(from))
                 {
                     if let Some(e) = entries.iter().find(|e| NodeId(e.sender) == self.id) {
                         self.qsm_on_ack(r, &e, round, now);
@@ -877,10 +1137,9 @@ impl<
         if let Some(i) = self.qsm.stream_index(r as u8, sender) {
             return Some(i);
         }
-        self.qsm
-            .streams
-            .push(RecvStream::new(r as u8, sender))
-            .ok()?;
+        let mut st = RecvStream::new(r as u8, sender);
+        st.anchored = !self.qsm.joined.get(r).copied().unwrap_or(false);
+        self.qsm.streams.push(st).ok()?;
         Some(self.qsm.streams.len() - 1)
     }
 
@@ -973,7 +1232,7 @@ impl<
             while budget > 0 {
                 budget -= 1;
                 let st = &self.qsm.streams[i];
-                if st.delivered >= st.mc {
+                if st.delivered >= st.mc || !st.anchored || st.settle > 0 {
                     break;
                 }
                 let seq = st.delivered + 1;
@@ -1021,40 +1280,75 @@ impl<
         round: u32,
         released_at: u64,
         level: u8,
+        auth: mc::TokenAuthority,
         entries: EntryList<'_>,
     ) {
         let Some(r) = self.qsm.region_by_address(region) else {
             return;
         };
-        let Some(idx) = self.qsm.regions[r].index_of(self.id) else {
-            return;
-        };
-        let reg = &self.qsm.regions[r];
-        let part_leader = reg.is_partition_leader(idx);
-        if level == 1 && !part_leader {
-            return; // only partition leaders are on that ring
+        if auth.epoch != self.qsm.epoch || from == self.id {
+            return; // another view's ring (or a reflection)
         }
-        // Only from the predecessor on the ring: a stray token with a huge
-        // round number would otherwise make members ignore the real ones.
-        let pred = if level == 0 {
-            reg.partition_predecessor(idx)
-        } else {
-            reg.previous_partition_leader(reg.partition_of(idx))
-        };
-        if pred != Some(from) {
+        // Only from a member of the ring, released by one: anyone else's
+        // token (or one with a huge round) would make members ignore the
+        // real ones.
+        if !self.qsm_on_ring(r, level, from) || !self.qsm_on_ring(r, level, NodeId(auth.releaser)) {
             return;
         }
+        self.qsm_heard(r, from);
         let l = usize::from(level.min(1));
+        let rel = NodeId(auth.releaser);
+        let led = &self.qsm.leader[r][l];
+        let current = self.qsm_releaser(r, level);
+        let mine = (led.generation, current.map_or(0, |c| c.0));
+        // Generations are ordered, and two members that regenerated at
+        // once are ordered by id: the higher wins.
+        let theirs = (auth.generation, auth.releaser);
+        if theirs < mine {
+            // A stale token: tell its passer which generation is current,
+            // so that it follows (and stops passing it).
+            self.qsm_queue(
+                from,
+                Work::Pass {
+                    region: r as u8,
+                    level,
+                    generation: mine.0,
+                    releaser: mine.1,
+                    round,
+                },
+                now,
+            );
+            return;
+        }
+        let newer = theirs > mine;
+        if newer {
+            self.qsm_adopt(r, level, auth.generation, rel);
+        }
+        // Whatever we do with it, the passer may stop passing it again.
+        self.qsm_queue(
+            from,
+            Work::Pass {
+                region: r as u8,
+                level,
+                generation: auth.generation,
+                releaser: auth.releaser,
+                round,
+            },
+            now,
+        );
+        self.qsm.leader[r][l].last_token = Some(now);
         let mut list: heapless::Vec<TokenEntry, MAX_STREAMS> = heapless::Vec::new();
         for e in entries.iter() {
             let _ = list.push(e);
         }
-        let releaser = if level == 0 { part_leader } else { idx == 0 };
-        if releaser {
-            // Back where it started: the round is complete (older rounds are stale).
-            if round != self.qsm.leader[r][l].round || self.qsm.pending[r][l].is_some() {
+        if rel == self.id {
+            // Back where it started: the round is complete (older rounds
+            // and repeated copies are stale).
+            let led = &mut self.qsm.leader[r][l];
+            if round != led.round || led.completed == round {
                 return;
             }
+            led.completed = round;
             self.qsm_round_complete(r, level, round, released_at, &list, now);
             return;
         }
@@ -1073,6 +1367,12 @@ impl<
             // What the region knows, for this partition's next tokens.
             self.qsm.leader[r][1].last = list;
         }
+        self.qsm_pass_on(r, level, now);
+    }
+
+    /// Queues the pending token of ring `level` for the next live member
+    /// (dropped when nobody else is left on the ring).
+    fn qsm_pass_on(&mut self, r: usize, level: u8, now: Instant) {
         if let Some(next) = self.qsm_ring_next(r, level) {
             self.qsm_queue(
                 next,
@@ -1082,7 +1382,108 @@ impl<
                 },
                 now,
             );
+        } else {
+            self.qsm.pending[r][usize::from(level.min(1))] = None;
         }
+    }
+
+    /// Follows generation `generation` of ring `level`, released by `rel`.
+    fn qsm_adopt(&mut self, r: usize, level: u8, generation: u32, rel: NodeId) {
+        let l = usize::from(level.min(1));
+        let was = self.qsm_releaser(r, level) == Some(self.id);
+        let led = &mut self.qsm.leader[r][l];
+        led.generation = generation;
+        led.releaser = Some(rel);
+        if rel != self.id {
+            // Rounds of the new releaser: its numbering.
+            led.round = 0;
+            led.completed = 0;
+            if was {
+                // This node stops releasing: its own round is void.
+                self.qsm.pending[r][l] = None;
+                led.awaiting = None;
+                led.sent = None;
+            }
+        }
+    }
+
+    /// A ring member acknowledged the token this node passed to it,
+    /// naming the generation it follows (a newer one makes this node
+    /// follow it too).
+    fn qsm_on_pass(
+        &mut self,
+        from: NodeId,
+        region: u32,
+        level: u8,
+        auth: mc::TokenAuthority,
+        round: u32,
+    ) {
+        let Some(r) = self.qsm.region_by_address(region) else {
+            return;
+        };
+        if auth.epoch != self.qsm.epoch
+            || !self.qsm_on_ring(r, level, from)
+            || !self.qsm_on_ring(r, level, NodeId(auth.releaser))
+        {
+            return;
+        }
+        self.qsm_heard(r, from);
+        let l = usize::from(level.min(1));
+        let mine = (
+            self.qsm.leader[r][l].generation,
+            self.qsm_releaser(r, level).map_or(0, |c| c.0),
+        );
+        if (auth.generation, auth.releaser) > mine {
+            self.qsm_adopt(r, level, auth.generation, NodeId(auth.releaser));
+        }
+        let led = &mut self.qsm.leader[r][usize::from(level.min(1))];
+        if led
+            .awaiting
+            .is_some_and(|(to, rd, _)| to == from && round >= rd)
+        {
+            led.awaiting = None;
+            led.sent = None;
+        }
+    }
+
+    /// Whether `who` is on region `r`'s ring of `level` as this node sees
+    /// it: its partition at level 0, the region at level 1 (where the first
+    /// live member of each partition stands in for a dead leader).
+    fn qsm_on_ring(&self, r: usize, level: u8, who: NodeId) -> bool {
+        let reg = &self.qsm.regions[r];
+        let (Some(me), Some(them)) = (reg.index_of(self.id), reg.index_of(who)) else {
+            return false;
+        };
+        level == 1 || reg.partition_of(me) == reg.partition_of(them)
+    }
+
+    /// `who` showed signs of life: stop skipping it.
+    fn qsm_heard(&mut self, r: usize, who: NodeId) {
+        for led in self.qsm.leader[r].iter_mut() {
+            led.suspects.retain(|&s| s != who);
+        }
+    }
+
+    /// The nominal releaser of this node's ring at `level`: its partition
+    /// leader, or the region leader.
+    fn qsm_nominal(&self, r: usize, level: u8) -> Option<NodeId> {
+        let reg = self.qsm.regions.get(r)?;
+        let idx = reg.index_of(self.id)?;
+        if level == 0 {
+            reg.partition(reg.partition_of(idx)).first().copied()
+        } else {
+            reg.leader()
+        }
+    }
+
+    /// Who releases the rounds of this node's ring at `level` now.
+    fn qsm_releaser(&self, r: usize, level: u8) -> Option<NodeId> {
+        self.qsm
+            .leader
+            .get(r)?
+            .get(usize::from(level.min(1)))?
+            .releaser
+            .or_else(|| self.qsm_nominal(r, level))
     }
 
     /// What a member does when the token visits: drop cached copies the
@@ -1095,13 +1496,38 @@ impl<
             if NodeId(e.sender) != self.id && e.max_seen > 0 {
                 let _ = self.qsm_stream(r, NodeId(e.sender));
             }
+            // A joiner's stream starts where the region is stable. A stream
+            // behind what the region reports stable was not counted in that
+            // round (a joiner before its anchor, or a member the ring
+            // skipped as dead): those copies may be gone everywhere, so it
+            // moves its anchor up rather than asking for them forever.
+            if let Some(i) = self.qsm.stream_index(r as u8, NodeId(e.sender)) {
+                let st = &self.qsm.streams[i];
+                if !st.anchored || e.stable > st.mc {
+                    if !st.anchored {
+                        self.qsm.streams[i].settle = JOIN_SETTLE_VISITS;
+                    } else if st.settle == 0 {
+                        self.qsm.stats.abandoned += u64::from(e.stable - st.mc);
+                    }
+                    let mut freed = 0usize;
+                    let pool = &mut self.pool;
+                    self.qsm.streams[i].anchor(e.stable, |h| {
+                        pool.free(h.handle);
+                        freed += Pool::<BLOCKS>::blocks_for(h.handle.len()) * BLOCK_LEN;
+                    });
+                    self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
+                    self.qsm_try_deliver();
+                }
+            }
         }
         // Every stream of the region, with or without an entry yet (a
         // member early in the ring may be the first to know a sender).
         for i in 0..self.qsm.streams.len() {
-            if usize::from(self.qsm.streams[i].region) != r {
+            if usize::from(self.qsm.streams[i].region) != r || !self.qsm.streams[i].anchored {
                 continue;
             }
+            let st = &mut self.qsm.streams[i];
+            st.settle = st.settle.saturating_sub(1);
             let sender = self.qsm.streams[i].sender;
             let (max_seen, stable) = entries
                 .iter()
@@ -1128,6 +1554,18 @@ impl<
             st.cleaned = st.cleaned.max(upto);
             self.qsm.rx_bytes = self.qsm.rx_bytes.saturating_sub(freed);
             self.qsm.stats.cleaned += n;
+            // A stream whose MaxContiguous does not move while it misses
+            // something: the holders lack it too (a view change moved the
+            // copies, or every holder lost it): ask the sender.
+            let st = &mut self.qsm.streams[i];
+            if st.mc != st.stall_mc || max_seen <= st.mc {
+                st.stall = 0;
+                st.stall_mc = st.mc;
+            } else {
+                st.stall = st.stall.saturating_add(1);
+            }
+            let to_sender = st.stall >= STALL_VISITS && st.stall % 2 == 1;
+            let wide = st.stall >= STALL_VISITS && st.stall.is_multiple_of(2);
             // Recovery requests, grouped in runs with the same target.
             let st = &self.qsm.streams[i];
             let top = max_seen.min(st.mc.saturating_add(RING as u32));
@@ -1135,14 +1573,8 @@ impl<
             let mut seq = st.mc.saturating_add(1);
             while seq <= top && budget > 0 {
                 if !st.has(seq) {
-                    let Some(t) = recovery_target(
-                        &self.qsm.regions[r],
-                        self.id,
-                        sender,
-                        seq,
-                        self.qsm.config.replication,
-                        round,
-                    ) else {
+                    let Some(t) = self.qsm_recovery_target(r, sender, seq, round, to_sender, wide)
+                    else {
                         break;
                     };
                     budget -= 1;
@@ -1177,6 +1609,8 @@ impl<
                         self.qsm.stats.requests_partition += 1;
                         n
                     }
+                    // Stalled: the sender multicasts it again.
+                    RecoveryTarget::Sender(n) if to_sender && n != self.id => n,
                     // The sender acts on the token's lost ranges instead.
                     RecoveryTarget::Sender(_) => continue,
                 };
@@ -1192,6 +1626,49 @@ impl<
                 );
             }
         }
+    }
+
+    /// Where to ask for `(sender, seq)`: during a flush, every other round
+    /// a holder under the region's previous view that is still a member
+    /// (old copies were placed by the old view); when stalled, the sender
+    /// and, in turn, a holder of each other partition (copies a view
+    /// change left outside the caching partition, or a joiner that knows
+    /// no previous view).
+    fn qsm_recovery_target(
+        &self,
+        r: usize,
+        sender: NodeId,
+        seq: u32,
+        round: u32,
+        to_sender: bool,
+        wide: bool,
+    ) -> Option<RecoveryTarget> {
+        if to_sender {
+            return Some(RecoveryTarget::Sender(sender));
+        }
+        let region = &self.qsm.regions[r];
+        let replication = self.qsm.config.replication;
+        let parts = region.partitions();
+        if wide && parts > 1 {
+            let own = region.partition_of(region.index_of(self.id)?);
+            let q = (own + 1 + (round / 2) as usize % (parts - 1)) % parts;
+            let mut out = [NodeId(0); cache::MAX_HOLDERS];
+            let n = cache::holders(sender, seq, region.partition(q), replication, &mut out);
+            if let Some(&h) = out.get(round as usize % n.max(1)).filter(|_| n > 0) {
+                return Some(RecoveryTarget::Partition(h));
+            }
+        }
+        if round % 2 == 1 {
+            if let Some(prev) = self.qsm.prev.get(r).and_then(Option::as_ref) {
+                let old = recovery_target(prev, self.id, sender, seq, replication, round / 2);
+                if let Some(RecoveryTarget::Peer(n) | RecoveryTarget::Partition(n)) = old {
+                    if n != self.id && region.contains(n) {
+                        return old;
+                    }
+                }
+            }
+        }
+        recovery_target(region, self.id, sender, seq, replication, round)
     }
 
     fn qsm_on_request(
@@ -1327,6 +1804,182 @@ mod tests {
 
     type Q = Node<16, 16, 32, 256, 16384, 1500, 64, 32>;
 
+    /// A member of partition {1, 2, 3} (node 2), for the ring rules.
+    fn ring_member() -> Box<Q> {
+        let members = [NodeId(2)];
+        let cfg = Config {
+            mtu: 1500,
+            qsm: QsmConfig {
+                token_period: Duration::from_millis(10),
+                partition_size: 3,
+                suspect_after: 2,
+                suspect_min: Duration::ZERO,
+                ..QsmConfig::default()
+            },
+            ..Config::new(NodeId(2), &members)
+        };
+        let mut n = Box::new(Q::new(&cfg, Instant::ZERO).unwrap());
+        let rm = [NodeId(1), NodeId(2), NodeId(3)];
+        let views = [RegionView {
+            address: GroupId(77),
+            members: &rm,
+        }];
+        let groups = [GroupView {
+            group: GroupId(1),
+            regions: 1,
+        }];
+        n.install_groups(Instant::ZERO, 4, &views, &groups).unwrap();
+        n
+    }
+
+    fn token(
+        n: &mut Q,
+        at: Instant,
+        from: u16,
+        epoch: u32,
+        generation: u32,
+        releaser: u16,
+        round: u32,
+    ) {
+        let rec = RecordRepr::QsmToken {
+            region: 77,
+            round,
+            released_at: 0,
+            level: 0,
+            epoch,
+            generation,
+            releaser,
+            entries: EntryList::new(&[]).unwrap(),
+        };
+        n.qsm_apply(at, NodeId(from), rec);
+    }
+
+    /// Tokens of a lower generation, of another view, from outside the
+    /// ring or naming a releaser outside it are stale: ignored, and the
+    /// passer of a stale one is told the current generation. A higher
+    /// generation (or the same one from a higher releaser id) is followed.
+    #[test]
+    fn stale_token_generations_are_ignored() {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let mut n = ring_member();
+                let t = Instant::ZERO + Duration::from_millis(1);
+                let led = |n: &Q| {
+                    let l = &n.qsm.leader[0][0];
+                    (l.generation, n.qsm_releaser(0, 0).map(|r| r.0), l.round)
+                };
+                token(&mut n, t, 1, 4, 0, 1, 7);
+                assert_eq!(led(&n), (0, Some(1), 7));
+                assert!(n.qsm.pending[0][0].is_some(), "accepted: to be passed on");
+                // Regenerated by node 3: generation 2, its own rounds.
+                token(&mut n, t, 1, 4, 2, 3, 1);
+                assert_eq!(led(&n), (2, Some(3), 1));
+                // Stale: a lower generation (with a huge round), another
+                // epoch, a non-member passer or releaser, the same
+                // generation from a lower releaser id.
+                token(&mut n, t, 1, 4, 1, 1, 1000);
+                token(&mut n, t, 1, 5, 9, 1, 1000);
+                token(&mut n, t, 9, 4, 9, 1, 1000);
+                token(&mut n, t, 1, 4, 9, 9, 1000);
+                token(&mut n, t, 1, 4, 2, 1, 1000);
+                assert_eq!(led(&n), (2, Some(3), 1), "nothing changed");
+                // The stale passer (node 1) is told generation 2 of node 3.
+                let told = n.qsm.control.iter().flatten().any(|w| {
+                    matches!(
+                        w,
+                        Work::Pass {
+                            generation: 2,
+                            releaser: 3,
+                            round: 1000,
+                            ..
+                        }
+                    )
+                });
+                assert!(told);
+                // A pass acknowledgement naming a newer generation is followed.
+                n.qsm_apply(
+                    t,
+                    NodeId(3),
+                    RecordRepr::QsmPass {
+                        region: 77,
+                        epoch: 4,
+                        level: 0,
+                        generation: 6,
+                        releaser: 1,
+                        round: 0,
+                    },
+                );
+                assert_eq!(led(&n).0, 6);
+                assert_eq!(led(&n).1, Some(1));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// With no token for `suspect_after + 1 + position` periods (no
+    /// `suspect_min` here) a member
+    /// regenerates it (generation + 1, itself the releaser, released at
+    /// once); a token passed and never acknowledged is passed again every
+    /// half period, and its member skipped after `suspect_after` periods.
+    #[test]
+    fn silence_regenerates_the_token_and_skips_the_silent() {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(|| {
+                let mut n = ring_member();
+                let mut buf = [0u8; 1500];
+                let mut now = Instant::ZERO;
+                // Node 2 is at position 1 of its partition: it waits
+                // 2 + 1 + 1 = 4 periods (40 ms) after the view.
+                while now < Instant::ZERO + Duration::from_millis(39) {
+                    now += Duration::from_millis(1);
+                    n.handle_timeout(now);
+                    while n.poll_transmit(now, &mut buf).is_ok() {}
+                }
+                assert_eq!(n.qsm_stats().regenerated, 0);
+                while now < Instant::ZERO + Duration::from_millis(46) {
+                    now += Duration::from_millis(1);
+                    n.handle_timeout(now);
+                    while n.poll_transmit(now, &mut buf).is_ok() {}
+                }
+                assert_eq!(n.qsm_stats().regenerated, 1);
+                let l = &n.qsm.leader[0][0];
+                assert_eq!((l.generation, l.releaser), (1, Some(NodeId(2))));
+                // Its token went to node 3, who never answers: passed
+                // again, then node 3 is skipped (and so is node 1 later,
+                // which does not answer either).
+                while now < Instant::ZERO + Duration::from_millis(90) {
+                    now += Duration::from_millis(1);
+                    n.handle_timeout(now);
+                    while n.poll_transmit(now, &mut buf).is_ok() {}
+                }
+                let st = n.qsm_stats();
+                assert!(st.token_retries >= 2, "{st:?}");
+                assert!(st.suspected >= 1, "{st:?}");
+                assert!(n.qsm.leader[0][0].suspects.contains(&NodeId(3)));
+                assert_ne!(n.qsm_ring_next(0, 0), Some(NodeId(3)));
+                // Node 3 speaks again: it is no longer skipped.
+                n.qsm_apply(
+                    now,
+                    NodeId(3),
+                    RecordRepr::QsmPass {
+                        region: 77,
+                        epoch: 4,
+                        level: 0,
+                        generation: 1,
+                        releaser: 2,
+                        round: 0,
+                    },
+                );
+                assert_eq!(n.qsm_ring_next(0, 0), Some(NodeId(3)));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     /// Hostile QSM records from anyone, with extreme values, interleaved
     /// with timers, transmissions and deliveries: nothing panics, storage
     /// accounting stays within the pool, and work stays bounded.
@@ -1397,7 +2050,15 @@ mod tests {
                         77 + (rnd() % 2) as u32
                     };
                     let sender = (rnd() % 10) as u16;
-                    let rec = match rnd() % 4 {
+                    let rec = match rnd() % 5 {
+                        4 => RecordRepr::QsmPass {
+                            region,
+                            epoch: if rnd() % 4 == 0 { pick(rnd()) } else { 1 },
+                            level: (rnd() % 2) as u8,
+                            generation: pick(rnd()),
+                            releaser: (rnd() % 10) as u16,
+                            round: pick(rnd()),
+                        },
                         0 => RecordRepr::QsmData {
                             region,
                             sender,
@@ -1435,6 +2096,9 @@ mod tests {
                                     round: pick(rnd()),
                                     released_at: rnd() % 1_000_000,
                                     level: (rnd() % 2) as u8,
+                                    epoch: if rnd() % 4 == 0 { pick(rnd()) } else { 1 },
+                                    generation: pick(rnd()),
+                                    releaser: (rnd() % 10) as u16,
                                     entries,
                                 }
                             } else {

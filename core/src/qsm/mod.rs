@@ -20,7 +20,8 @@
 //!   carries the group and the per-group number the application sees.
 //! * **Token rings (§3, Fig. 4–5).** A region is cut into *partitions* of at
 //!   most `partition_size` (default 25) consecutive members in id order
-//!   ([`region`]). Each partition leader releases a token into its
+//!   ([`region`]). Each partition leader (or, after a failure, the member
+//!   that regenerated its token: see below) releases a token into its
 //!   partition every `token_period` (QSM used 1/s); each member merges its
 //!   receive state into it ([`token`]): per sender, MaxContiguous, the
 //!   highest number seen, up to `k` ranges missed by everyone, and the
@@ -69,12 +70,54 @@
 //!   stable in the region (the paper lets non-caching partitions drop it
 //!   once stable in the partition); the caching partition only routes
 //!   recovery. This costs a holder ≈ 5/25 of the unstable messages.
-//! * **Failures stall a ring until the next view.** A crashed member or
-//!   leader stops its ring's tokens; QSM relies on the CMS to install a
-//!   view without it, and so does this code (no token regeneration).
-//! * **Trust.** Acknowledgements are taken from the region leader only and
-//!   tokens from the ring predecessor only; beyond that, QSM records are
-//!   authenticated only as every frame is (cluster id, integrity check).
+//! * **Failures do not stall a ring (token-loss detection).** QSM relies
+//!   on its CMS to remove a crashed member; until that view comes a crash
+//!   would stop its ring, so we added (the paper only says that "if a
+//!   failure occurs, it requires 2 token rounds before repair"):
+//!   - *Pass acknowledgements.* A member that receives a token answers
+//!     the member that passed it (`QsmPass`, 0x34). The passer keeps the
+//!     token as it arrived and passes it again every half period until
+//!     answered (a lost token no longer costs a round); after
+//!     `max(suspect_after periods, suspect_min)` (defaults 3 periods and
+//!     2 s: QSM §5.3's receiver sleeps 0.5 s and is alive) without an
+//!     answer it *skips*
+//!     the silent member and passes to the next one in ring order. Any
+//!     token or acknowledgement from a skipped member ends the skipping.
+//!     On the ring of partitions the skip lands on the next member of the
+//!     dead leader's partition, which hands the token to whoever now
+//!     releases that partition's ring.
+//!   - *Regeneration.* A member that sees no token of its ring for that
+//!     timeout plus `1 + position` periods (`position` after the
+//!     nominal releaser: the first live member after a dead releaser acts
+//!     first, one period before the next) regenerates it: it raises the
+//!     ring's *generation*, becomes its releaser, releases a round at once
+//!     from its own fresh state and every period after. Tokens carry
+//!     (view epoch, generation, releaser); a token of another epoch, a
+//!     lower generation, or the same generation from a lower releaser id
+//!     (two members that regenerated at once) is stale: ignored, and its
+//!     passer is told the current generation in the acknowledgement, so
+//!     it follows too (a superseded releaser stops releasing). A member
+//!     that takes over a partition's ring also stands for it on the ring
+//!     of partitions (and regenerates that one if its releaser is gone).
+//!   - *Stability counts the live members only.* A skipped member's state
+//!     is not in the aggregate, so the region's stability — and with it
+//!     garbage collection and the sender's window — moves on without it:
+//!     the guarantee is to live members, and the window does not wait for
+//!     the CMS. The price: a member skipped while alive (a false
+//!     suspicion needs a pause longer than the timeout, or every pass and
+//!     acknowledgement of it lost: at 15 % loss and 3 periods ≈ 0.28⁶ per
+//!     hop and round) may find
+//!     copies it lacks gone; it then moves its stream's anchor up
+//!     (`QsmStats::abandoned` counts the messages; the tests assert 0).
+//!   - All of it is deterministic (the host's time, per-half-period
+//!     checks), and bounded per check by the ring's size.
+//! * **Trust.** Tokens are taken from members of the ring only (naming a
+//!   releaser on the ring), pass acknowledgements likewise, and
+//!   acknowledgements to a sender from members of the region only (since a
+//!   regenerated region token may be released by any of them); beyond
+//!   that, QSM records are authenticated only as every frame is (cluster
+//!   id, integrity check): a member can forge a generation (up to
+//!   `u32::MAX`, after which ties go by releaser id) or an aggregate.
 //! * **One pool copy per region** a multicast spans (no shared,
 //!   reference-counted payloads).
 //! * **Receivers pull, holders answer.** Members ask the deterministic
@@ -93,9 +136,55 @@
 //!   acknowledgement (the region missed all its messages) re-multicasts
 //!   its oldest ones every four token periods. Nothing is re-sent while
 //!   acknowledgements merely stop (a token held by a sleeping member).
-//! * **Views.** A new view resets the QSM state (streams restart at 1).
-//!   The CMS flush that would carry in-flight messages across views is not
-//!   implemented.
+//! * **Views and the flush.** The paper leaves the flush to its CMS; we
+//!   decided on a flush that runs on the protocol's own machinery instead
+//!   of a separate exchange phase, because a stream is per (sender,
+//!   region) and regions are named by their multicast address:
+//!   - a region whose address stays in the new view keeps its streams:
+//!     the sender keeps its numbering (and its per-group numbers for the
+//!     groups that stay) and its unacknowledged copies, each member that
+//!     stays keeps its received state and cached copies. So a stream is
+//!     never cut: the old view's messages come before the new view's in
+//!     the same sequence space, and per-sender FIFO holds across the
+//!     boundary without renumbering. The new view's tokens then aggregate
+//!     what the survivors hold (the "exchange": MaxContiguous, gaps, and
+//!     `stable`, which now also carries the highest point any member
+//!     cleaned up to), and recovery fills every survivor's gaps from
+//!     whoever holds a copy: every other visit a member asks the holder
+//!     the *previous* view placed the copy on (if it is still a member),
+//!     and a stream that makes no progress for 3 visits asks the sender,
+//!     who multicasts again what it still has (re-placed copies, or
+//!     every holder lost it). Token rounds, pending tokens and queued
+//!     work restart with the view (they name ring positions).
+//!   - A crashed or departed sender's stream stays too: survivors keep
+//!     recovering it from each other's caches, so every survivor delivers
+//!     every message some holder has (the same prefix at all of them).
+//!     The residual: a message that reached only non-holders (they free
+//!     their copy on delivery: cooperative caching) and whose sender
+//!     failed before any holder got it cannot be recovered; the members
+//!     that miss it stop at that gap (this needs every holder of every
+//!     partition to lose the same copy at once and the sender to fail
+//!     within a token round).
+//!   - A member that joins a region mid-stream (not a member of the
+//!     region in its previous view, or a first view with epoch > 1; epoch
+//!     1 is the system's initial view, where every stream starts at 1)
+//!     holds the region's stability back from its first token visit
+//!     (MaxContiguous 0), then anchors each stream at the `stable` point
+//!     the token carries, waits 3 visits (the anchor may still move up as
+//!     higher cleaned points arrive from other partitions) and delivers
+//!     from there. It thus delivers every message multicast after it
+//!     joined, possibly preceded by older ones not yet stable — never
+//!     out of order. A stream the token shows stable beyond what a member
+//!     holds (it was not counted: see the token ring below) moves its
+//!     anchor up (`QsmStats::abandoned`) rather than asking forever.
+//!   - A region that leaves the view is dropped with its streams (its
+//!     members leave the groups it carried). Regions are matched by
+//!     address only: a CMS that moves a member to another region of the
+//!     same group must keep the address, or the member's in-flight
+//!     messages of that region are lost to it.
+//!   - All of it is bounded: `install_groups` is O(MAX_REGIONS +
+//!     MAX_STREAMS · RING + GROUPS); the flush itself proceeds in token
+//!     visits.
 //! * **No replay window for QSM-only frames of non-cluster nodes.** Most
 //!   QSM peers are not TOB cluster members; their frames are admitted when
 //!   they carry QSM records only (cluster id and integrity still checked).
@@ -152,6 +241,28 @@ pub struct QsmConfig {
     pub window: u32,
     /// Recovery requests a member sends per token visit.
     pub requests_per_visit: u32,
+    /// Token periods without a sign of a ring member before it is treated
+    /// as dead: a member that does not acknowledge a token passed to it
+    /// (passed again every half period) is skipped after this many; a
+    /// member that sees no token for this many periods plus its position
+    /// after the ring's releaser regenerates the token (at least 1).
+    pub suspect_after: u32,
+    /// The shortest such silence, whatever the period (a live member that
+    /// pauses — QSM §5.3's receiver sleeps 0.5 s — must not be skipped:
+    /// stability would move on without it).
+    pub suspect_min: Duration,
+}
+
+impl QsmConfig {
+    /// How long a ring member may stay silent before it is skipped:
+    /// `max(suspect_after · token_period, suspect_min)`.
+    pub fn suspect_timeout(&self) -> Duration {
+        let t = self
+            .token_period
+            .as_micros()
+            .saturating_mul(u64::from(self.suspect_after.max(1)));
+        Duration::from_micros(t.max(self.suspect_min.as_micros()))
+    }
 }
 
 impl Default for QsmConfig {
@@ -163,6 +274,8 @@ impl Default for QsmConfig {
             replication: cache::MAX_HOLDERS,
             window: 256,
             requests_per_visit: 64,
+            suspect_after: 3,
+            suspect_min: Duration::from_secs(2),
         }
     }
 }
@@ -175,6 +288,7 @@ impl QsmConfig {
             && self.token_period > Duration::ZERO
             && (1..=cache::MAX_HOLDERS).contains(&self.replication)
             && self.window >= 1
+            && self.suspect_after >= 1
     }
 }
 
@@ -196,6 +310,44 @@ pub(crate) struct GroupEntry {
     pub group: u32,
     pub next_gseq: u32,
     pub regions: u8,
+}
+
+/// Replaces the group table `table` (sorted by id) with `new` (sorted,
+/// strictly increasing, at most `G`), keeping the next per-group number
+/// of every group in both, so a sender that stays in a group keeps its
+/// numbering across views; new groups start at 1. In place (the table may
+/// hold 8192 groups: no second copy), O(|table| log |new| + |new|).
+pub(crate) fn merge_groups<const G: usize>(
+    table: &mut heapless::Vec<GroupEntry, G>,
+    new: &[GroupView],
+) {
+    table.retain(|e| new.binary_search_by_key(&e.group, |g| g.group.0).is_ok());
+    let kept = table.len();
+    while table.len() < new.len() {
+        if table.push(GroupEntry::default()).is_err() {
+            break; // more than G: the caller refused such views already
+        }
+    }
+    let mut i = kept;
+    for (j, g) in new.iter().enumerate().rev() {
+        // The kept entries not yet read are [0, i) with i <= j + 1 (they
+        // are a subset of `new`), and every position written so far is
+        // > j: nothing unread is overwritten.
+        let next_gseq = match i.checked_sub(1).and_then(|k| table.get(k)) {
+            Some(e) if e.group == g.group.0 => {
+                i -= 1;
+                e.next_gseq
+            }
+            _ => 1,
+        };
+        if let Some(slot) = table.get_mut(j) {
+            *slot = GroupEntry {
+                group: g.group.0,
+                next_gseq,
+                regions: g.regions,
+            };
+        }
+    }
 }
 
 /// A message a sender keeps until its region acknowledges it.
@@ -280,6 +432,21 @@ pub(crate) struct RecvStream<const R: usize> {
     pub cleaned: u32,
     pub max_seen: u32,
     pub ring: [Option<Held>; R],
+    /// Whether the stream's starting point is known. A member that joined
+    /// the region in the current view learns it from the token (the
+    /// region's stability: see the module docs on the flush) and neither
+    /// delivers nor reports the stream before.
+    pub anchored: bool,
+    /// Token visits since `mc` last moved while something was missing
+    /// (after a few, requests go to the sender: the holders lack it).
+    pub stall: u8,
+    /// `mc` when `stall` was last reset.
+    pub stall_mc: u32,
+    /// Token visits a joiner's stream waits after its anchor before it
+    /// delivers: the anchor may still move up meanwhile (a later visit may
+    /// carry a higher stability from elsewhere in the region), and moving
+    /// it before anything was delivered leaves no gap.
+    pub settle: u8,
 }
 
 impl<const R: usize> RecvStream<R> {
@@ -292,6 +459,33 @@ impl<const R: usize> RecvStream<R> {
             cleaned: 0,
             max_seen: 0,
             ring: [None; R],
+            anchored: true,
+            stall: 0,
+            stall_mc: 0,
+            settle: 0,
+        }
+    }
+    /// Sets the starting point of a joiner's stream: everything `<= at` is
+    /// treated as received and delivered (it predates the member's view).
+    /// Copies at or below `at`, or too far above it for the ring, are
+    /// returned through `free` (O(R)).
+    pub fn anchor(&mut self, at: u32, mut free: impl FnMut(Held)) {
+        self.anchored = true;
+        self.mc = at;
+        self.delivered = at;
+        self.cleaned = at;
+        self.max_seen = self.max_seen.max(at);
+        self.stall = 0;
+        self.stall_mc = at;
+        for slot in self.ring.iter_mut() {
+            if slot.is_some_and(|h| h.seq <= at || h.seq > at.saturating_add(R as u32)) {
+                if let Some(h) = slot.take() {
+                    free(h);
+                }
+            }
+        }
+        while self.held(self.mc.saturating_add(1)).is_some() && self.mc < u32::MAX {
+            self.mc += 1;
         }
     }
     pub fn held(&self, seq: u32) -> Option<&Held> {
@@ -313,14 +507,38 @@ pub(crate) struct TokenBuf {
     pub entries: heapless::Vec<TokenEntry, MAX_STREAMS>,
 }
 
-/// The leader's bookkeeping of one region's token.
+/// Most members a ring member suspects at once (it skips them when it
+/// passes the token).
+pub const MAX_SUSPECTS: usize = 4;
+
+/// One node's bookkeeping of one token ring of a region (a partition's
+/// ring, or the ring of partitions), reset with each view.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Leader {
-    /// At the leader, the last round released; at a member, the last
+    /// At the releaser, the last round released; at a member, the last
     /// round seen (older ones are stale).
     pub round: u32,
+    /// At the releaser, the last round completed (repeated copies of a
+    /// token, passed again, are ignored).
+    pub completed: u32,
     /// The aggregate of the last completed round.
     pub last: heapless::Vec<TokenEntry, MAX_STREAMS>,
+    /// The token generation this node follows (raised by regeneration).
+    pub generation: u32,
+    /// Who releases this generation's rounds (`None`: the ring's nominal
+    /// leader, as the view says).
+    pub releaser: Option<NodeId>,
+    /// When this node last saw a sign of the ring's token (received one,
+    /// released one, or the view started).
+    pub last_token: Option<Instant>,
+    /// The token this node passed on and has no [`Work::Pass`] for yet:
+    /// (to, round, half-periods waited), and the token as it arrived (to
+    /// pass it again).
+    pub awaiting: Option<(NodeId, u32, u32)>,
+    pub sent: Option<TokenBuf>,
+    /// Members this node skips when passing the token (no pass
+    /// acknowledgement for `suspect_after` periods), until heard from.
+    pub suspects: heapless::Vec<NodeId, MAX_SUSPECTS>,
 }
 
 /// Point-to-point QSM work queued for a sink.
@@ -339,6 +557,15 @@ pub(crate) enum Work {
     },
     /// Forward a held message of stream `stream`.
     Forward { stream: u8, seq: u32 },
+    /// Acknowledge a token of region `r` at `level` (naming the
+    /// generation this node follows).
+    Pass {
+        region: u8,
+        level: u8,
+        generation: u32,
+        releaser: u16,
+        round: u32,
+    },
 }
 
 /// What QSM measured, for hosts and benchmarks.
@@ -389,6 +616,16 @@ pub struct QsmStats {
     pub evicted: u64,
     /// Work dropped because no sink could be had for its destination.
     pub no_sink: u64,
+    /// Tokens this node regenerated (no token for too long).
+    pub regenerated: u64,
+    /// Ring members this node started to skip (no pass acknowledgement).
+    pub suspected: u64,
+    /// Tokens passed again for want of an acknowledgement.
+    pub token_retries: u64,
+    /// Messages a member skipped because the region reported them stable
+    /// without counting it (it was skipped as dead by the token ring, or a
+    /// view raced its join): zero unless a live member was suspected.
+    pub abandoned: u64,
 }
 
 /// How many bytes QSM's state takes (fixed at construction).
@@ -500,6 +737,12 @@ pub(crate) struct Qsm<const SINKS: usize, const GROUPS: usize, const R: usize> {
     pub next_tick: Option<Instant>,
     /// Whether the next tick is the region phase (else the partition one).
     pub tick_phase: bool,
+    /// Parallel to `regions`: the region's previous view, while this node
+    /// was a member of it (the flush asks its holders for old messages).
+    pub prev: [Option<Region>; MAX_REGIONS],
+    /// Parallel to `regions`: whether this node joined the region in the
+    /// current view (its new streams wait for an anchor from the token).
+    pub joined: [bool; MAX_REGIONS],
 }
 
 impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS, R> {
@@ -521,6 +764,8 @@ impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS,
             stats: QsmStats::default(),
             next_tick: None,
             tick_phase: false,
+            prev: core::array::from_fn(|_| None),
+            joined: [false; MAX_REGIONS],
         }
     }
 
@@ -548,7 +793,9 @@ impl<const SINKS: usize, const GROUPS: usize, const R: usize> Qsm<SINKS, GROUPS,
             + size_of::<SendStream<R>>()
             + 2 * size_of::<Option<TokenBuf>>()
             + 2 * size_of::<Leader>()
-            + size_of::<Option<u16>>();
+            + size_of::<Option<u16>>()
+            + size_of::<Option<Region>>()
+            + size_of::<bool>();
         let work_queues = SINKS
             * (size_of::<heapless::Deque<Work, CONTROL_QUEUE>>()
                 + size_of::<heapless::Deque<Work, RECOVERY_QUEUE>>());
@@ -620,6 +867,96 @@ mod tests {
             recovery_target(&one, NodeId(1), sender, 3, 5, 0),
             Some(RecoveryTarget::Sender(sender))
         );
+    }
+
+    /// The flush's in-place merge of the group table keeps the numbering
+    /// of the groups that stay, starts new ones at 1, drops the others,
+    /// and matches a naive model on random tables.
+    #[test]
+    fn group_numbering_survives_a_view_change() {
+        let gv = |id: u32, regions: u8| GroupView {
+            group: crate::addr::GroupId(id),
+            regions,
+        };
+        let mut t: heapless::Vec<GroupEntry, 16> = heapless::Vec::new();
+        merge_groups(&mut t, &[gv(2, 1), gv(5, 1), gv(9, 1)]);
+        for e in t.iter_mut() {
+            e.next_gseq = e.group * 10;
+        }
+        merge_groups(&mut t, &[gv(1, 2), gv(5, 3), gv(7, 1), gv(9, 1), gv(12, 1)]);
+        let got: Vec<(u32, u32, u8)> = t
+            .iter()
+            .map(|e| (e.group, e.next_gseq, e.regions))
+            .collect();
+        assert_eq!(
+            got,
+            [(1, 1, 2), (5, 50, 3), (7, 1, 1), (9, 90, 1), (12, 1, 1)]
+        );
+        merge_groups(&mut t, &[]);
+        assert!(t.is_empty());
+        // Random tables against a map.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut t: heapless::Vec<GroupEntry, 64> = heapless::Vec::new();
+        let mut model = std::collections::BTreeMap::<u32, u32>::new();
+        for _ in 0..200 {
+            let mut ids: Vec<u32> = (0..rnd() % 64).map(|_| (rnd() % 100) as u32).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let new: Vec<GroupView> = ids.iter().map(|&i| gv(i, 1)).collect();
+            merge_groups(&mut t, &new);
+            model.retain(|k, _| ids.contains(k));
+            for &i in &ids {
+                model.entry(i).or_insert(1);
+            }
+            let got: Vec<(u32, u32)> = t.iter().map(|e| (e.group, e.next_gseq)).collect();
+            let want: Vec<(u32, u32)> = model.iter().map(|(&k, &v)| (k, v)).collect();
+            assert_eq!(got, want);
+            for (e, v) in t.iter_mut().zip(model.values_mut()) {
+                let n = (rnd() % 1000) as u32 + 1;
+                e.next_gseq = n;
+                *v = n;
+            }
+        }
+    }
+
+    /// A joiner's anchor: everything at or below it counts as received
+    /// and delivered, copies there (and beyond the ring's reach) are handed
+    /// back for freeing, held copies just above extend MaxContiguous.
+    #[test]
+    fn anchoring_a_stream() {
+        let mut pool = crate::pool::Pool::<4>::new();
+        let handle = pool.store(b"x").unwrap();
+        let h = |seq: u32| Held {
+            seq,
+            handle,
+            group: 1,
+            gseq: seq,
+            delivered: false,
+        };
+        let mut st = RecvStream::<8>::new(0, NodeId(5));
+        st.anchored = false;
+        for seq in [2u32, 11, 12, 14, 31] {
+            st.ring[seq as usize % 8] = Some(h(seq));
+        }
+        let mut freed = Vec::new();
+        st.anchor(10, |x| freed.push(x.seq));
+        freed.sort_unstable();
+        assert_eq!(freed, [2, 31], "below the anchor, and beyond 10 + 8");
+        assert!(st.anchored);
+        assert_eq!((st.mc, st.delivered, st.cleaned), (12, 10, 10));
+        assert!(st.has(14) && !st.has(13));
+        // Moving it up past what is held frees those too.
+        let mut freed = Vec::new();
+        st.anchor(13, |x| freed.push(x.seq));
+        freed.sort_unstable();
+        assert_eq!(freed, [11, 12]);
+        assert_eq!((st.mc, st.delivered), (14, 13));
     }
 
     #[test]

@@ -75,8 +75,8 @@
 //! | `0x03`      | [`RecordRepr::Heartbeat`]: X-FD heartbeat (X-Lane §5.1) |
 //! | `0x10-0x1F` | reserved: total order (FastCast) |
 //! | `0x20-0x2F` | reserved: pledges / application (Omaha) |
-//! | `0x30-0x33` | QSM multicast: data, token, request, ack ([`multicast`]) |
-//! | `0x34-0x3F` | reserved: token rings (QSM) |
+//! | `0x30-0x34` | QSM multicast: data, token, request, ack, pass ([`multicast`]) |
+//! | `0x35-0x3F` | reserved: token rings (QSM) |
 //! | bit 7 set   | *ignorable*: a receiver that does not know the kind skips it |
 //!
 //! An unknown kind with bit 7 clear makes the whole frame invalid

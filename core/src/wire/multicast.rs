@@ -1,11 +1,14 @@
-//! Records of QSM's scalable reliable multicast (QSM §3), kinds 0x30–0x33
+//! Records of QSM's scalable reliable multicast (QSM §3), kinds 0x30–0x34
 //! of the range reserved for token rings.
 //!
 //! ```text
 //! 0x30 QsmData     region u32 | sender u16 | seq u32 | group u32 | gseq u32 | payload[..]
-//! 0x31 QsmToken    region u32 | round u32 | released_at u64 | level u8 | entries[..]   (level 0: partition ring, 1: ring of partitions)
+//! 0x31 QsmToken    region u32 | round u32 | released_at u64 | level u8 | epoch u32 | generation u32 | releaser u16 | entries[..]
+//!                  (level 0: partition ring, 1: ring of partitions)
 //! 0x32 QsmRequest  region u32 | sender u16 | first u32 | count u16     (send me [first, first+count))
 //! 0x33 QsmAck      region u32 | round u32 | entries[..]                (region aggregate, to a sender)
+//! 0x34 QsmPass     region u32 | epoch u32 | level u8 | generation u32 | releaser u16 | round u32
+//!                  (token received, to the passer; with the generation the receiver follows)
 //! entry = sender u16 | max_contiguous u32 | max_seen u32 | stable u32 | n u8 | ranges[8·n]
 //! range = lo u32 | hi u32   (inclusive, n ≤ MAX_RANGES)
 //! ```
@@ -28,11 +31,15 @@ pub const KIND_QSM_TOKEN: u8 = 0x31;
 pub const KIND_QSM_REQUEST: u8 = 0x32;
 /// Kind of [`super::RecordRepr::QsmAck`].
 pub const KIND_QSM_ACK: u8 = 0x33;
+/// Kind of [`super::RecordRepr::QsmPass`].
+pub const KIND_QSM_PASS: u8 = 0x34;
+/// Exact length of a `QsmPass` body.
+pub const QSM_PASS_LEN: usize = 19;
 
 /// Fixed part of a `QsmData` body.
 pub const QSM_DATA_HEADER_LEN: usize = 18;
 /// Fixed part of a `QsmToken` body.
-pub const QSM_TOKEN_HEADER_LEN: usize = 17;
+pub const QSM_TOKEN_HEADER_LEN: usize = 27;
 /// Token levels: the ring of a partition, and the ring of partition leaders.
 pub const MAX_TOKEN_LEVEL: u8 = 1;
 /// Exact length of a `QsmRequest` body.
@@ -157,6 +164,9 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             level: Some(*body.get(16).ok_or(bad)?)
                 .filter(|&l| l <= MAX_TOKEN_LEVEL)
                 .ok_or(bad)?,
+            epoch: be_u32(body, 17).ok_or(bad)?,
+            generation: be_u32(body, 21).ok_or(bad)?,
+            releaser: be_u16(body, 25).ok_or(bad)?,
             entries: EntryList::new(body.get(QSM_TOKEN_HEADER_LEN..).ok_or(bad)?).ok_or(bad)?,
         }),
         KIND_QSM_REQUEST => {
@@ -179,10 +189,25 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             round: be_u32(body, 4).ok_or(bad)?,
             entries: EntryList::new(body.get(QSM_ACK_HEADER_LEN..).ok_or(bad)?).ok_or(bad)?,
         }),
+        KIND_QSM_PASS => {
+            if body.len() != QSM_PASS_LEN {
+                return Err(bad);
+            }
+            Ok(R::QsmPass {
+                region: be_u32(body, 0).ok_or(bad)?,
+                epoch: be_u32(body, 4).ok_or(bad)?,
+                level: Some(*body.get(8).ok_or(bad)?)
+                    .filter(|&l| l <= MAX_TOKEN_LEVEL)
+                    .ok_or(bad)?,
+                generation: be_u32(body, 9).ok_or(bad)?,
+                releaser: be_u16(body, 13).ok_or(bad)?,
+                round: be_u32(body, 15).ok_or(bad)?,
+            })
+        }
         _ => Err(Error::UnknownRecord(kind)),
     })();
     match kind {
-        KIND_QSM_DATA..=KIND_QSM_ACK => Some(r),
+        KIND_QSM_DATA..=KIND_QSM_PASS => Some(r),
         _ => None,
     }
 }
@@ -195,6 +220,7 @@ pub(super) const fn body_len(r: &super::RecordRepr<'_>) -> Option<usize> {
         R::QsmToken { entries, .. } => QSM_TOKEN_HEADER_LEN.saturating_add(entries.0.len()),
         R::QsmRequest { .. } => QSM_REQUEST_LEN,
         R::QsmAck { entries, .. } => QSM_ACK_HEADER_LEN.saturating_add(entries.0.len()),
+        R::QsmPass { .. } => QSM_PASS_LEN,
         _ => return None,
     })
 }
@@ -208,7 +234,12 @@ pub(super) fn check(r: &super::RecordRepr<'_>) -> Option<Result<(), Error>> {
         } else {
             Ok(())
         }),
-        R::QsmData { .. } | R::QsmToken { .. } | R::QsmAck { .. } => Some(Ok(())),
+        R::QsmToken { level, .. } | R::QsmPass { level, .. } => Some(if level > MAX_TOKEN_LEVEL {
+            Err(Error::BadRecordBody(r.kind()))
+        } else {
+            Ok(())
+        }),
+        R::QsmData { .. } | R::QsmAck { .. } => Some(Ok(())),
         _ => None,
     }
 }
@@ -236,6 +267,18 @@ pub fn write_data_header(
     put(body, 14, &gseq.to_be_bytes());
 }
 
+/// The ring identity of a token: its view, generation and releaser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TokenAuthority {
+    /// The CMS view.
+    pub epoch: u32,
+    /// The generation (raised by regeneration).
+    pub generation: u32,
+    /// The member that releases this generation's rounds.
+    pub releaser: u16,
+}
+
 /// Writes a `QsmToken` body from entries.
 pub fn write_token_body(
     body: &mut [u8],
@@ -243,12 +286,16 @@ pub fn write_token_body(
     round: u32,
     released_at: u64,
     level: u8,
+    authority: TokenAuthority,
     es: &[TokenEntry],
 ) {
     put(body, 0, &region.to_be_bytes());
     put(body, 4, &round.to_be_bytes());
     put(body, 8, &released_at.to_be_bytes());
     put(body, 16, &[level]);
+    put(body, 17, &authority.epoch.to_be_bytes());
+    put(body, 21, &authority.generation.to_be_bytes());
+    put(body, 25, &authority.releaser.to_be_bytes());
     if let Some(rest) = body.get_mut(QSM_TOKEN_HEADER_LEN..) {
         write_entries(rest, es);
     }
@@ -283,13 +330,34 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             round,
             released_at,
             level,
+            epoch,
+            generation,
+            releaser,
             entries,
         } => {
             put(body, 0, &region.to_be_bytes());
             put(body, 4, &round.to_be_bytes());
             put(body, 8, &released_at.to_be_bytes());
             put(body, 16, &[level]);
+            put(body, 17, &epoch.to_be_bytes());
+            put(body, 21, &generation.to_be_bytes());
+            put(body, 25, &releaser.to_be_bytes());
             put(body, QSM_TOKEN_HEADER_LEN, entries.0);
+        }
+        R::QsmPass {
+            region,
+            epoch,
+            level,
+            generation,
+            releaser,
+            round,
+        } => {
+            put(body, 0, &region.to_be_bytes());
+            put(body, 4, &epoch.to_be_bytes());
+            put(body, 8, &[level]);
+            put(body, 9, &generation.to_be_bytes());
+            put(body, 13, &releaser.to_be_bytes());
+            put(body, 15, &round.to_be_bytes());
         }
         R::QsmRequest {
             region,
@@ -360,7 +428,18 @@ mod tests {
             round: 9,
             released_at: 123_456,
             level: 1,
+            epoch: 3,
+            generation: 2,
+            releaser: 17,
             entries,
+        });
+        round_trip(RecordRepr::QsmPass {
+            region: 5,
+            epoch: 3,
+            level: 0,
+            generation: 7,
+            releaser: 12,
+            round: 9,
         });
         round_trip(RecordRepr::QsmRequest {
             region: 5,
@@ -386,12 +465,20 @@ mod tests {
             round: 2,
             released_at: 3,
             level: 1,
+            epoch: 4,
+            generation: 5,
+            releaser: 6,
             entries,
         };
         let mut a = [0u8; 128];
         let len = r.emit(&mut a).unwrap();
         let mut b = [0u8; 128];
-        write_token_body(&mut b, 1, 2, 3, 1, &es);
+        let auth = TokenAuthority {
+            epoch: 4,
+            generation: 5,
+            releaser: 6,
+        };
+        write_token_body(&mut b, 1, 2, 3, 1, auth, &es);
         assert_eq!(&a[3..len], &b[..len - 3]);
     }
 
@@ -401,13 +488,18 @@ mod tests {
         assert!(bad(KIND_QSM_DATA, &[0; 17]));
         assert!(bad(KIND_QSM_REQUEST, &[0; 11]));
         assert!(bad(KIND_QSM_REQUEST, &[0; 12]), "count 0");
-        assert!(bad(KIND_QSM_TOKEN, &[0; 16]));
-        let mut l = [0u8; 17];
+        assert!(bad(KIND_QSM_TOKEN, &[0; 26]));
+        let mut l = [0u8; 27];
         l[16] = 2;
         assert!(bad(KIND_QSM_TOKEN, &l), "level 2");
+        assert!(bad(KIND_QSM_PASS, &[0; 18]));
+        assert!(bad(KIND_QSM_PASS, &[0; 20]));
+        let mut p = [0u8; 19];
+        p[8] = 2;
+        assert!(bad(KIND_QSM_PASS, &p), "pass level 2");
         // An entry claiming 9 ranges, and one with unsorted ranges.
-        let mut t = [0u8; 17 + 15];
-        t[17 + 14] = 9;
+        let mut t = [0u8; 27 + 15];
+        t[27 + 14] = 9;
         assert!(bad(KIND_QSM_TOKEN, &t));
         let mut u = [0u8; 8 + 15 + 16];
         u[8 + 14] = 2;
@@ -431,7 +523,7 @@ mod tests {
                 x ^= x << 17;
                 *v = x as u8;
             }
-            for k in KIND_QSM_DATA..=KIND_QSM_ACK {
+            for k in KIND_QSM_DATA..=KIND_QSM_PASS {
                 if let Ok(
                     RecordRepr::QsmToken { entries, .. } | RecordRepr::QsmAck { entries, .. },
                 ) = RecordRepr::parse(k, &b[..len])

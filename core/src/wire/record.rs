@@ -71,7 +71,7 @@ pub const fn is_ignorable(kind: u8) -> bool {
 pub const fn is_known_kind(kind: u8) -> bool {
     matches!(
         kind,
-        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1D | 0x30..=0x33
+        KIND_DATA | KIND_FRAGMENT | KIND_HEARTBEAT | 0x10..=0x1D | 0x30..=0x34
     )
 }
 
@@ -282,6 +282,13 @@ pub enum RecordRepr<'a> {
         released_at: u64,
         /// 0: a partition's ring; 1: the ring of partition leaders.
         level: u8,
+        /// The CMS view it circulates in (tokens of other views are stale).
+        epoch: u32,
+        /// Token generation: raised by a member that regenerates a lost
+        /// token; tokens of a lower generation are stale.
+        generation: u32,
+        /// The member that releases this generation's rounds.
+        releaser: u16,
         /// One entry per sender.
         entries: super::multicast::EntryList<'a>,
     },
@@ -305,6 +312,24 @@ pub enum RecordRepr<'a> {
         round: u32,
         /// The entries of the senders it concerns.
         entries: super::multicast::EntryList<'a>,
+    },
+    /// QSM: "I have your token" — a ring member to the member that passed
+    /// it a token, which otherwise passes it again and, after a while,
+    /// skips the silent member as dead.
+    QsmPass {
+        /// The region's multicast address.
+        region: u32,
+        /// The CMS view.
+        epoch: u32,
+        /// The token's ring level.
+        level: u8,
+        /// The generation the acknowledging member follows (the token's,
+        /// or a newer one: the passer then learns it is stale).
+        generation: u32,
+        /// That generation's releaser.
+        releaser: u16,
+        /// The token's round.
+        round: u32,
     },
 }
 
@@ -394,6 +419,7 @@ impl<'a> RecordRepr<'a> {
             RecordRepr::QsmToken { .. } => multicast::KIND_QSM_TOKEN,
             RecordRepr::QsmRequest { .. } => multicast::KIND_QSM_REQUEST,
             RecordRepr::QsmAck { .. } => multicast::KIND_QSM_ACK,
+            RecordRepr::QsmPass { .. } => multicast::KIND_QSM_PASS,
         }
     }
 
