@@ -500,6 +500,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bursty_receiver_in_a_single_partition_is_repaired() {
+        // One partition (10 and 25 receivers): the victim's lost copies
+        // must come back although the rest of the region has them and
+        // holders free theirs on stability (found from Python: the token
+        // reported nothing missing and the sender's window stalled).
+        for receivers in [10, 25] {
+            let o = run(&QsmParams {
+                receivers,
+                token_period: Duration::from_millis(20),
+                rate: 1000,
+                send_for: Duration::from_millis(2500),
+                ..small(Scenario::Loss)
+            });
+            assert!(o.all_delivered, "{receivers}: {:?} {:?}", o.debug, o);
+            assert_eq!((o.fifo_violations, o.corrupted), (0, 0));
+            assert!(o.sent >= 2400, "{receivers}: {o:?}");
+        }
+    }
+
+    #[test]
     fn a_message_budget_ends_the_sending_phase_once_acknowledged() {
         let o = run(&QsmParams {
             messages: Some(300),
