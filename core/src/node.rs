@@ -1498,10 +1498,18 @@ impl<
         let (epoch, seq) = (frame.view(), frame.seq());
         self.peers[p].replay.check(epoch, seq)?;
 
-        // Reserve room for everything the frame delivers before applying any of it.
+        // Reserve room for everything the frame delivers before applying any
+        // of it. The frame is checked: only the kinds that deliver are parsed
+        // again here (the total order's records are parsed once, to apply).
         let (mut events, mut event_bytes) = (0usize, 0usize);
-        for rec in frame.records() {
-            match rec {
+        for view in frame.record_views() {
+            if view.kind != wire::KIND_DATA && view.kind != wire::KIND_FRAGMENT {
+                continue;
+            }
+            let Ok(rec) = RecordRepr::parse(view.kind, view.body) else {
+                continue;
+            };
+            match Record::Known(rec) {
                 Record::Known(RecordRepr::Data { payload, .. }) => {
                     events += 1;
                     event_bytes += payload.len();
@@ -1791,7 +1799,9 @@ impl<
             self.inbox.pop();
             self.lent = false;
             // Room in the inbox: deliveries that waited for it go on.
-            self.tob_try_deliver();
+            if self.tob.inbox_blocked {
+                self.tob_try_deliver();
+            }
             if self.qsm.is_active() {
                 self.qsm_try_deliver();
             }

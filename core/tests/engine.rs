@@ -485,3 +485,68 @@ fn poll_timeout_covers_total_order_retransmission() {
     assert!(delivered_at_b, "retransmitted through poll_timeout alone");
     assert_eq!(a.poll_timeout(), None, "quiet again once stable");
 }
+
+/// Total order with an inbox too small for what is ready: delivery stops
+/// while the application does not take events, and resumes from
+/// `poll_event` alone (no datagram, no timer in between), in order and
+/// without a gap, until everything is delivered.
+#[test]
+fn total_order_delivery_resumes_from_poll_event_when_the_inbox_was_full() {
+    type Small = Node<4, 256, 512, 4096, 1024, 1500>;
+    let ms = members(3);
+    let mut nodes: Vec<Box<Small>> = ms
+        .iter()
+        .map(|&id| {
+            let mut c = Config::new(id, &ms);
+            c.mtu = 1400;
+            Box::new(Small::new(&c, Instant::ZERO).expect("valid config"))
+        })
+        .collect();
+    let now = Instant::from_micros(10);
+    let per_node = 20u32;
+    for (i, n) in nodes.iter_mut().enumerate() {
+        for k in 0..per_node {
+            n.broadcast(now, &payload(i as u16, k, 100)).expect("room");
+        }
+    }
+    // Exchange datagrams until nothing moves, without taking events.
+    let mut buf = vec![0u8; 1500];
+    for _ in 0..50 {
+        let mut net = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            while let Ok(tx) = n.poll_transmit(now, &mut buf) {
+                net.push((i, tx.destination, buf[..tx.len].to_vec()));
+            }
+        }
+        if net.is_empty() {
+            break;
+        }
+        for (from, dest, bytes) in net {
+            for j in 0..3 {
+                let to_j = match dest {
+                    Destination::Peer(p) => usize::from(p.0) == j,
+                    Destination::Group(_) => j != from,
+                };
+                if to_j {
+                    let mut copy = bytes.clone();
+                    let _ = nodes[j].handle_datagram(now, NodeId(from as u16), &mut copy);
+                }
+            }
+        }
+    }
+    let total = 3 * per_node as usize;
+    for n in nodes.iter_mut() {
+        // Everything is acknowledged by all, yet the inbox held only part.
+        assert_eq!(n.tob_status().min_ack, total as u64);
+        let held = n.tob_status().next_deliver;
+        assert!(held < total as u64, "the inbox should have filled: {held}");
+        let mut sns = Vec::new();
+        while let Some(ev) = n.poll_event() {
+            if let phasecast_core::Event::Delivered { sn, payload: p, .. } = ev {
+                assert_eq!(p.len(), 100);
+                sns.push(sn);
+            }
+        }
+        assert_eq!(sns, (0..total as u64).collect::<Vec<_>>());
+    }
+}

@@ -197,6 +197,9 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     /// A view that counts on this excluded process (it could not follow it):
     /// its members' acknowledgements are answered with `Leave`.
     pub(crate) left_view: Option<u32>,
+    /// Delivery stopped because the inbox was full: `poll_event` resumes it
+    /// (and only then, so that an event pop costs no delivery scan).
+    pub(crate) inbox_blocked: bool,
 }
 
 impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
@@ -240,6 +243,7 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             installed_via: 0,
             end_owed: 0,
             left_view: None,
+            inbox_blocked: false,
         }
     }
 
@@ -637,7 +641,9 @@ impl<
             }
         };
         self.tob_store_slice(slot, kind, total_len, offset, bytes)?;
-        let complete = self.tob.pendings[slot as usize].is_some_and(|p| p.complete);
+        let complete = self.tob.pendings[slot as usize]
+            .as_ref()
+            .is_some_and(|p| p.complete);
         if complete {
             self.tob_try_order(origin, now);
             self.tob_advance_known(now);
@@ -696,14 +702,12 @@ impl<
         }
         let h = p.handle?;
         let end = offset + bytes.len() as u32;
-        let mut r = p.ranges;
-        if !r.insert(offset, end) {
+        // In place: a refused insert changes nothing.
+        if !p.ranges.insert(offset, end) {
             return None;
         }
-        self.pool.write(h, offset as usize, bytes);
-        let p = self.tob.pendings[slot as usize].as_mut()?;
-        p.ranges = r;
         p.complete = total_len == 0 || p.ranges.covers(total_len);
+        self.pool.write(h, offset as usize, bytes);
         Some(())
     }
 
@@ -743,7 +747,7 @@ impl<
             let Some(slot) = self.tob.slot_of(origin as u8, c) else {
                 break;
             };
-            let Some(p) = self.tob.pendings[slot as usize] else {
+            let Some(p) = self.tob.pendings[slot as usize].as_ref() else {
                 break;
             };
             if !p.complete || p.sn.is_some() {
@@ -798,7 +802,10 @@ impl<
     pub(crate) fn tob_advance_known(&mut self, now: Instant) {
         let before = self.tob.known_end;
         while let Some(s) = self.tob.ring_slot(self.tob.known_end) {
-            if !self.tob.pendings[s as usize].is_some_and(|p| p.complete) {
+            if !self.tob.pendings[s as usize]
+                .as_ref()
+                .is_some_and(|p| p.complete)
+            {
                 break;
             }
             self.tob.known_end += 1;
@@ -915,7 +922,10 @@ impl<
                     s
                 }
             };
-            if self.tob.pendings[slot as usize].is_some_and(|p| p.sn.is_none()) {
+            if self.tob.pendings[slot as usize]
+                .as_ref()
+                .is_some_and(|p| p.sn.is_none())
+            {
                 self.tob_set_order(slot, sn);
             }
         }
@@ -974,6 +984,7 @@ impl<
         if self.recovering() {
             return;
         }
+        self.tob.inbox_blocked = false;
         let end = self.tob.min_ack(self.me).max(self.tob.forced_end);
         while self.tob.next_deliver < end {
             let sn = self.tob.next_deliver;
@@ -985,22 +996,36 @@ impl<
                 }
                 break;
             };
-            let Some(p) = self.tob.pendings[slot as usize] else {
+            // The fields delivery needs, not a copy of the whole entry.
+            let Some((complete, kind, handle, origin, counter, total_len)) =
+                self.tob.pendings[slot as usize].as_ref().map(|p| {
+                    (
+                        p.complete,
+                        p.kind,
+                        p.handle,
+                        p.origin,
+                        p.counter,
+                        p.total_len,
+                    )
+                })
+            else {
                 break;
             };
-            if !p.complete {
+            if !complete {
                 if sn < self.tob.forced_end {
                     self.tob.next_deliver += 1;
                     continue;
                 }
                 break;
             }
-            if p.kind == TobKind::App {
-                let Some(h) = p.handle else { break };
+            if kind == TobKind::App {
+                let Some(h) = handle else { break };
                 if !self.inbox.can_fit(1, h.len()) {
-                    break; // resumes from poll_event
+                    // Resumes from poll_event once the application made room.
+                    self.tob.inbox_blocked = true;
+                    break;
                 }
-                let sender = self.peers[p.origin as usize].id;
+                let sender = self.peers[origin as usize].id;
                 let pool = &self.pool;
                 self.inbox
                     .push_with(EventMeta::Delivered { sn, sender }, h.len(), |b| {
@@ -1009,21 +1034,21 @@ impl<
                 self.counters.messages_delivered += 1;
             } else {
                 let mut amount = [0u8; 8];
-                if let Some(h) = p.handle {
+                if let Some(h) = handle {
                     self.pool.read(h, &mut amount);
                 }
                 self.on_bandwidth_request(
-                    p.origin as usize,
-                    p.kind,
-                    p.counter,
+                    origin as usize,
+                    kind,
+                    counter,
                     u64::from_be_bytes(amount),
                 );
             }
-            let o = p.origin as usize;
-            if p.counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000
+            let o = origin as usize;
+            if counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000
                 || self.tob.counters_unknown & (1u64 << o.min(63)) != 0
             {
-                self.tob.next_to_deliver[o] = p.counter.wrapping_add(1);
+                self.tob.next_to_deliver[o] = counter.wrapping_add(1);
                 self.tob.counters_unknown &= !(1u64 << o.min(63));
             }
             if o == self.me {
@@ -1031,7 +1056,7 @@ impl<
                 self.tob.outstanding_bytes = self
                     .tob
                     .outstanding_bytes
-                    .saturating_sub(p.total_len as usize);
+                    .saturating_sub(total_len as usize);
             }
             if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
                 pm.delivered = true;
@@ -1051,7 +1076,9 @@ impl<
         while self.tob.retained_from < stable {
             let sn = self.tob.retained_from;
             if let Some(slot) = self.tob.ring_slot(sn) {
-                let len = self.tob.pendings[slot as usize].map_or(0, |p| p.total_len as usize);
+                let len = self.tob.pendings[slot as usize]
+                    .as_ref()
+                    .map_or(0, |p| p.total_len as usize);
                 self.tob.ordered_bytes = self.tob.ordered_bytes.saturating_sub(len);
                 self.tob_free(slot);
             }
@@ -1092,21 +1119,25 @@ impl<
 
     /// Returns a pending entry's storage.
     pub(crate) fn tob_free(&mut self, slot: u16) {
-        let Some(p) = self.tob.pendings[slot as usize].take() else {
+        // The fields freeing needs, then the entry goes (no copy of it).
+        let Some((handle, tx, o, counter)) = self.tob.pendings[slot as usize]
+            .as_ref()
+            .map(|p| (p.handle, p.tx, p.origin as usize, p.counter))
+        else {
             return;
         };
-        if let Some(h) = p.handle {
+        self.tob.pendings[slot as usize] = None;
+        if let Some(h) = handle {
             let bytes = Pool::<BLOCKS>::blocks_for(h.len()) * crate::pool::BLOCK_LEN;
-            if p.tx {
+            if tx {
                 self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(bytes);
             } else {
                 self.rx_tob_bytes = self.rx_tob_bytes.saturating_sub(bytes);
             }
             self.pool.free(h);
         }
-        let o = p.origin as usize;
-        if self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] == slot {
-            self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] = NONE;
+        if self.tob.by_origin[o][counter as usize % PER_ORIGIN] == slot {
+            self.tob.by_origin[o][counter as usize % PER_ORIGIN] = NONE;
         }
         let _ = self.tob.free.push(slot);
     }
@@ -1126,7 +1157,7 @@ impl<
         let mut c = start;
         while c != self.tob.my_counter {
             if let Some(slot) = self.tob.slot_of(me as u8, c) {
-                let due = self.tob.pendings[slot as usize].is_some_and(|p| {
+                let due = self.tob.pendings[slot as usize].as_ref().is_some_and(|p| {
                     p.sn.is_none()
                         && !p.queued
                         && (p.sent_at == Instant::MAX || now.saturating_since(p.sent_at) >= rto)
