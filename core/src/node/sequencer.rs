@@ -31,6 +31,42 @@
 //!   view acknowledged it; messages delivered by a view change's
 //!   `forceDeliver` are acknowledged only in the next view, and until then
 //!   they stay available to a later recovery (see `membership`).
+//! * **Batching (§3.5: "under contention, batch small messages into
+//!   datagrams of at least a configurable size; without contention send at
+//!   once").** Contention here means: this process's latest total-order
+//!   message still waits in the cluster sink unsent (or a batch is being
+//!   gathered). Then `broadcast` appends the payload to a batch in the node
+//!   (`count u16 | (len u16 | bytes)*`, at most `Config::tob_batch` bytes
+//!   and never more than one datagram carries); the batch becomes *one*
+//!   pending message of kind `Batch` — one pool entry, one id `(origin,
+//!   counter)`, one number, one ORDER entry, one acknowledgement position —
+//!   at the next `poll_transmit` (or timer tick), when it is full, or before
+//!   a message that cannot join it (per-sender FIFO). Without contention a
+//!   broadcast is a message of its own, sent at once. The protocol —
+//!   ordering, acknowledgements, NACK repair, RECOVER, Fetch, forceDeliver —
+//!   sees a batch as one opaque message, so a view change treats it
+//!   atomically by construction (all of it is delivered or none), and
+//!   nothing of the view change changed for it. Only delivery opens it:
+//!   one [`Event::Delivered`] per application message.
+//! * **Numbers the application sees.** `Delivered::sn` counts application
+//!   messages (`app_next`): consecutive (0, 1, 2, …) and the same at every
+//!   process, because every process delivers the same sequence of ordering
+//!   units and counts each the same way (a batch its count, a bandwidth
+//!   request none, a number forceDeliver skipped none). The protocol's own
+//!   numbers (`sn` in this module, `TobStatus`) count ordering units. A
+//!   process that joins has not seen the units before its first view, so it
+//!   learns its count from the members: every `TobAck` carries `app`, the
+//!   application messages below its `cum`, and the joiner delivers nothing
+//!   until an ACK with `cum` between its delivery point and its own `cum`
+//!   lets it subtract what it holds in between. `MsgId::counter` counts
+//!   application messages of the sender (a bandwidth request's id keeps the
+//!   unit's counter). Rejected alternative: numbering the messages of a
+//!   batch with a range of protocol numbers (sn and counter ranges in ORDER,
+//!   RECOVER and forceDeliver): it would have changed every number
+//!   computation of the soaked view change.
+//! * **Window with batches.** `window` counts ordering units (a batch is
+//!   one); the per-origin byte budget counts staged bytes as soon as they
+//!   are staged, so a batch never takes more than a direct broadcast could.
 
 use super::*;
 use crate::wire::order::{IdEntry, IdList, ID_LEN, TOB_ORDER_HEADER_LEN};
@@ -51,6 +87,9 @@ pub(crate) enum TobKind {
     App = 0,
     Incr = 1,
     Decr = 2,
+    /// Several application messages of one origin, ordered as one unit:
+    /// `count u16 | (len u16 | bytes)*` (see the module docs).
+    Batch = 3,
 }
 
 impl TobKind {
@@ -59,6 +98,7 @@ impl TobKind {
             0 => Some(TobKind::App),
             1 => Some(TobKind::Incr),
             2 => Some(TobKind::Decr),
+            3 => Some(TobKind::Batch),
             _ => None,
         }
     }
@@ -200,6 +240,19 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     /// Delivery stopped because the inbox was full: `poll_event` resumes it
     /// (and only then, so that an event pop costs no delivery scan).
     pub(crate) inbox_blocked: bool,
+    /// The `sn` of the next `Delivered` event: application messages
+    /// delivered so far (a batch counts its messages).
+    pub(crate) app_next: u64,
+    /// This process joined and does not know `app_next` yet: it delivers
+    /// nothing until a member's ACK tells it.
+    pub(crate) app_unknown: bool,
+    /// The ACK's `app`, cached: (number, application messages below it).
+    pub(crate) app_mark: (u64, u64),
+    /// Next counter of this process's application messages (`MsgId`).
+    pub(crate) app_counter: u32,
+    /// Delivery stopped inside the batch numbered `.0`: byte offset of its
+    /// next message and messages already delivered.
+    pub(crate) batch_pos: (u64, u32, u16),
 }
 
 impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
@@ -244,6 +297,11 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             end_owed: 0,
             left_view: None,
             inbox_blocked: false,
+            app_next: 0,
+            app_unknown: false,
+            app_mark: (u64::MAX, 0),
+            app_counter: 0,
+            batch_pos: (u64::MAX, 0, 0),
         }
     }
 
@@ -326,7 +384,8 @@ pub struct TobStatus {
 pub struct MsgId {
     /// Who broadcast it.
     pub sender: NodeId,
-    /// The sender's per-sender counter.
+    /// The sender's counter of its broadcasts (0, 1, 2, … per application
+    /// message, also when messages travel in a batch).
     pub counter: u32,
 }
 
@@ -347,8 +406,181 @@ impl<
     /// process already has `window` undelivered broadcasts or storage is full
     /// (retry after deliveries), [`Error::Oversized`], [`Error::NotMember`]
     /// when this process was excluded from the view and has not rejoined.
+    ///
+    /// Under contention (this process's previous message still waits
+    /// unsent) a small payload joins a batch that leaves at the next
+    /// [`Node::poll_transmit`] and is ordered as one unit
+    /// ([`Config::tob_batch`]); it is still delivered as an event of its own.
     pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<MsgId, Error> {
-        self.tob_broadcast(now, payload, TobKind::App)
+        self.now = self.now.max(now);
+        if self.tob_batching(payload.len()) {
+            self.tob_stage_message(now, payload)?;
+        } else {
+            self.tob_broadcast(now, payload, TobKind::App)?;
+        }
+        let counter = self.tob.app_counter;
+        self.tob.app_counter = counter.wrapping_add(1);
+        Ok(MsgId {
+            sender: self.id,
+            counter,
+        })
+    }
+
+    /// Whether a broadcast of `len` bytes joins the batch: batching is on,
+    /// the message is small, and there is contention — a batch is being
+    /// gathered, or this process's latest message still waits in the sink
+    /// unsent (FastCast §3.5: "without contention send at once").
+    fn tob_batching(&self, len: usize) -> bool {
+        if self.tob_batch == 0
+            || len + 2 + 2 > self.tob_batch
+            || self.tob.excluded
+            || self.recovering()
+        {
+            return false;
+        }
+        if self.tob_stage_len > 0 {
+            return true;
+        }
+        let last = self.tob.my_counter.wrapping_sub(1);
+        self.tob
+            .slot_of(self.me as u8, last)
+            .and_then(|s| self.tob.pendings[s as usize].as_ref())
+            .is_some_and(|p| p.queued && p.sent == 0)
+    }
+
+    /// Adds an application message to the batch being gathered (flushing a
+    /// full one first). Errors change nothing.
+    fn tob_stage_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > self.max_message {
+            return Err(Error::Oversized);
+        }
+        if self.tob_stage_len > 0 && self.tob_stage_len + 2 + payload.len() > self.tob_batch {
+            self.tob_flush_stage(now);
+        }
+        // The count first, then this message with its length.
+        let need = if self.tob_stage_len == 0 { 2 } else { 0 } + 2 + payload.len();
+        // The byte budget of a direct broadcast, staged bytes included.
+        let byte_budget = self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize);
+        if self.tob_stage_len + need > self.tob_batch
+            || (self.tob.outstanding > 0 && self.tob.outstanding_bytes + need > byte_budget)
+        {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
+        let start = if self.tob_stage_len == 0 {
+            2
+        } else {
+            self.tob_stage_len
+        };
+        let Some(dst) = self.tob_stage.get_mut(start..start + 2 + payload.len()) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        dst[..2].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        dst[2..].copy_from_slice(payload);
+        self.tob_stage_len = start + 2 + payload.len();
+        self.tob_stage_count += 1;
+        self.tob.outstanding_bytes += need;
+        self.counters.messages_accepted += 1;
+        Ok(())
+    }
+
+    /// Turns the gathered batch into one pending message of this process
+    /// and sends it (as `tob_broadcast` does for one message). Returns false,
+    /// keeping the batch, while the window, the pool or the id space is
+    /// full, or during a view change: a later `poll_transmit` tries again.
+    pub(crate) fn tob_flush_stage(&mut self, now: Instant) -> bool {
+        if self.tob_stage_len == 0 {
+            return true;
+        }
+        let me = self.me;
+        let counter = self.tob.my_counter;
+        let len = self.tob_stage_len;
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(len) * crate::pool::BLOCK_LEN;
+        if self.tob.excluded
+            || self.recovering()
+            || self.tob.outstanding >= self.tob.window
+            || self.tx_pool_bytes + blocks_bytes > self.pool_half()
+            || self.tob.free.is_empty()
+            || !self.tob_counter_fits(me, counter)
+        {
+            return false;
+        }
+        let count = self.tob_stage_count.to_be_bytes();
+        self.tob_stage[..2].copy_from_slice(&count);
+        let Ok(handle) = self.pool.store(&self.tob_stage[..len]) else {
+            return false;
+        };
+        let Some(slot) = self.tob.free.pop() else {
+            self.pool.free(handle);
+            return false;
+        };
+        self.tx_pool_bytes += blocks_bytes;
+        let mut ranges = crate::reassembly::RangeSet::default();
+        ranges.insert(0, len as u32);
+        self.tob.pendings[slot as usize] = Some(Pending {
+            handle: Some(handle),
+            ranges,
+            complete: true,
+            tx: true,
+            cursor: self.pool.cursor(handle),
+            ..Pending::placeholder(me as u8, counter, TobKind::Batch, len as u32)
+        });
+        self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
+        self.tob.my_counter = counter.wrapping_add(1);
+        // Its bytes were counted in `outstanding_bytes` message by message.
+        self.tob.outstanding += 1;
+        self.tob_stage_len = 0;
+        self.tob_stage_count = 0;
+        self.tob_queue_data(slot, now);
+        self.tob_try_order(me, now);
+        true
+    }
+
+    /// Application messages a numbered entry stands for (a batch its count;
+    /// bandwidth requests none), as delivery counts them.
+    fn tob_app_messages(&self, sn: u64) -> u64 {
+        let Some(p) = self
+            .tob
+            .ring_slot(sn)
+            .and_then(|s| self.tob.pendings[s as usize].as_ref())
+        else {
+            return 0;
+        };
+        if !p.complete {
+            return 0;
+        }
+        match (p.kind, p.handle) {
+            (TobKind::App, _) => 1,
+            (TobKind::Batch, Some(h)) => {
+                let mut c = [0u8; 2];
+                self.pool.read(h, &mut c);
+                u64::from(u16::from_be_bytes(c))
+            }
+            _ => 0,
+        }
+    }
+
+    /// Application messages below `end` (for the ACK), from a cache that
+    /// moves forward, so that each number is counted once.
+    fn tob_app_below(&mut self, end: u64) -> u64 {
+        if self.tob.app_unknown {
+            return crate::wire::order::APP_UNKNOWN;
+        }
+        let (mut at, mut app) = self.tob.app_mark;
+        if at < self.tob.next_deliver || at > end {
+            at = self.tob.next_deliver;
+            app = self.tob.app_next;
+            if self.tob.batch_pos.0 == at {
+                app -= u64::from(self.tob.batch_pos.2);
+            }
+        }
+        while at < end {
+            app += self.tob_app_messages(at);
+            at += 1;
+        }
+        self.tob.app_mark = (at, app);
+        app
     }
 
     /// Progress of the total order broadcast.
@@ -404,6 +636,11 @@ impl<
         }
         if payload.len() > self.max_message {
             return Err(Error::Oversized);
+        }
+        if self.tob_stage_len > 0 && !self.tob_flush_stage(now) {
+            // The batch gathered before this message goes first (FIFO).
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
         }
         let me = self.me;
         // Per-origin byte budget: all origins' unnumbered messages together
@@ -938,6 +1175,7 @@ impl<
             view: self.tob.view_id,
             cum: self.tob.known_end,
             stable: self.tob.min_ack(self.me),
+            app: self.tob_app_below(self.tob.known_end),
         };
         if w.push(&r).is_err() {
             return Pulled::NoRoom;
@@ -954,6 +1192,7 @@ impl<
         view: u32,
         cum: u64,
         stable: u64,
+        app: u64,
     ) {
         if self.tob.excluded && self.tob.left_view == Some(view) {
             // A view this process could not follow still counts on it.
@@ -971,6 +1210,25 @@ impl<
             self.tob.last_ack_answer = now;
             self.register(GROUP_SINK, Feed::TobAck, now);
         }
+        if self.tob.app_unknown
+            && app != crate::wire::order::APP_UNKNOWN
+            && cum >= self.tob.next_deliver
+            && cum <= self.tob.known_end
+        {
+            // Joined: a member's count below `cum`, minus the messages this
+            // process holds between its delivery point and `cum`, numbers
+            // its first delivery (bounded: at most SLOTS numbers).
+            let mut held = 0;
+            for sn in self.tob.next_deliver..cum {
+                held += self.tob_app_messages(sn);
+            }
+            if let Some(base) = app.checked_sub(held) {
+                self.tob.app_next = base;
+                self.tob.app_unknown = false;
+                self.tob.app_mark = (u64::MAX, 0);
+                self.tob_try_deliver();
+            }
+        }
         if cum > self.tob.acks[from] {
             self.tob.acks[from] = cum;
             self.tob_try_deliver();
@@ -985,6 +1243,11 @@ impl<
             return;
         }
         self.tob.inbox_blocked = false;
+        if self.tob.app_unknown {
+            // Joined: numbering of deliveries not known yet.
+            self.tob_release();
+            return;
+        }
         let end = self.tob.min_ack(self.me).max(self.tob.forced_end);
         while self.tob.next_deliver < end {
             let sn = self.tob.next_deliver;
@@ -1027,11 +1290,19 @@ impl<
                 }
                 let sender = self.peers[origin as usize].id;
                 let pool = &self.pool;
+                let app_sn = self.tob.app_next;
                 self.inbox
-                    .push_with(EventMeta::Delivered { sn, sender }, h.len(), |b| {
+                    .push_with(EventMeta::Delivered { sn: app_sn, sender }, h.len(), |b| {
                         pool.read(h, b);
                     });
+                self.tob.app_next += 1;
                 self.counters.messages_delivered += 1;
+            } else if kind == TobKind::Batch {
+                let Some(h) = handle else { break };
+                if !self.tob_deliver_batch(sn, origin, h) {
+                    self.tob.inbox_blocked = true;
+                    break;
+                }
             } else {
                 let mut amount = [0u8; 8];
                 if let Some(h) = handle {
@@ -1064,6 +1335,55 @@ impl<
             self.tob.next_deliver += 1;
         }
         self.tob_release();
+    }
+
+    /// Delivers the messages of the batch numbered `sn` (from where an
+    /// earlier call stopped), one event each with consecutive numbers.
+    /// False when the inbox filled first: `poll_event` resumes it. A batch
+    /// whose framing is broken (only a faulty origin makes one) has its
+    /// remaining messages counted but not delivered, the same at every
+    /// process, so that numbers stay consistent.
+    fn tob_deliver_batch(&mut self, sn: u64, origin: u8, h: Handle) -> bool {
+        let mut cur = self.pool.cursor(h);
+        let mut c = [0u8; 2];
+        self.pool.read_at(h, &mut cur, 0, &mut c);
+        let count = u16::from_be_bytes(c);
+        let (mut off, mut done) = if self.tob.batch_pos.0 == sn {
+            (self.tob.batch_pos.1 as usize, self.tob.batch_pos.2)
+        } else {
+            (2, 0)
+        };
+        let sender = self.peers[origin as usize].id;
+        while done < count {
+            let mut l = [0u8; 2];
+            let len = if self.pool.read_at(h, &mut cur, off, &mut l) == 2 {
+                usize::from(u16::from_be_bytes(l))
+            } else {
+                usize::MAX
+            };
+            if len == usize::MAX || off + 2 + len > h.len() {
+                self.tob.app_next += u64::from(count - done);
+                break;
+            }
+            if !self.inbox.can_fit(1, len) {
+                self.tob.batch_pos = (sn, off as u32, done);
+                return false;
+            }
+            let pool = &self.pool;
+            let app_sn = self.tob.app_next;
+            let mut rc = cur;
+            self.inbox
+                .push_with(EventMeta::Delivered { sn: app_sn, sender }, len, |b| {
+                    pool.read_at(h, &mut rc, off + 2, b);
+                });
+            cur = rc;
+            self.tob.app_next += 1;
+            self.counters.messages_delivered += 1;
+            done += 1;
+            off += 2 + len;
+        }
+        self.tob.batch_pos = (u64::MAX, 0, 0);
+        true
     }
 
     /// Frees delivered messages every member acknowledged.
@@ -1148,6 +1468,10 @@ impl<
         self.tob.next_tick = Some(now + self.tob.rto);
         if self.recovering() || self.tob.excluded {
             return;
+        }
+        if self.tob_stage_len > 0 {
+            // A batch a host left gathering without pulling datagrams.
+            self.tob_flush_stage(now);
         }
         // Own messages the sequencer has not numbered within a retransmission
         // timeout of their last transmission: send again.
