@@ -1839,8 +1839,10 @@ impl<
         if self.lent {
             self.inbox.pop();
             self.lent = false;
-            // Room in the inbox: deliveries that waited for it go on.
-            if self.tob.inbox_blocked {
+            // Deliveries that waited for room go on once the application
+            // took everything: one delivery pass refills the whole inbox,
+            // instead of one pass per event taken.
+            if self.tob.inbox_blocked && self.inbox.is_empty() {
                 self.tob_try_deliver();
             }
             if self.qsm.is_active() {
