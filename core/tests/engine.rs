@@ -534,14 +534,14 @@ fn inbox_full_then_resume(batch: usize) {
             break;
         }
         for (from, dest, bytes) in net {
-            for j in 0..3 {
+            for (j, n) in nodes.iter_mut().enumerate() {
                 let to_j = match dest {
                     Destination::Peer(p) => usize::from(p.0) == j,
                     Destination::Group(_) => j != from,
                 };
                 if to_j {
                     let mut copy = bytes.clone();
-                    let _ = nodes[j].handle_datagram(now, NodeId(from as u16), &mut copy);
+                    let _ = n.handle_datagram(now, NodeId(from as u16), &mut copy);
                 }
             }
         }
@@ -572,16 +572,14 @@ fn inbox_full_then_resume(batch: usize) {
 }
 
 type Tob3 = Node<4, 256, 512, 4096, 65536, 1500>;
+/// Each node's deliveries: `(sn, sender, payload)`.
+type TobLogs = Vec<Vec<(u64, u16, Vec<u8>)>>;
 
 /// Three nodes on an in-memory FIFO network; `broadcasts` runs before each
 /// round of transmissions. Returns every node's `(sn, sender, payload)`
 /// deliveries, the `MsgId` counters broadcast returned, and how many units
 /// the sequencer ordered.
-fn tob_fifo_run(
-    per_node: u32,
-    burst: u32,
-    batch: usize,
-) -> (Vec<Vec<(u64, u16, Vec<u8>)>>, Vec<Vec<u32>>, u64) {
+fn tob_fifo_run(per_node: u32, burst: u32, batch: usize) -> (TobLogs, Vec<Vec<u32>>, u64) {
     let ms = members(3);
     let mut nodes: Vec<Box<Tob3>> = ms
         .iter()
@@ -627,14 +625,14 @@ fn tob_fifo_run(
             }
         }
         for (from, dest, bytes) in net {
-            for j in 0..3 {
+            for (j, n) in nodes.iter_mut().enumerate() {
                 let to_j = match dest {
                     Destination::Peer(p) => usize::from(p.0) == j,
                     Destination::Group(_) => j != from,
                 };
                 if to_j {
                     let mut copy = bytes.clone();
-                    let _ = nodes[j].handle_datagram(now, NodeId(from as u16), &mut copy);
+                    let _ = n.handle_datagram(now, NodeId(from as u16), &mut copy);
                 }
             }
         }
