@@ -58,7 +58,11 @@
 //!   learns its count from the members: every `TobAck` carries `app`, the
 //!   application messages below its `cum`, and the joiner delivers nothing
 //!   until an ACK with `cum` between its delivery point and its own `cum`
-//!   lets it subtract what it holds in between. `MsgId::counter` counts
+//!   lets it subtract what it holds in between (its own ACKs say
+//!   `APP_UNKNOWN`, and a member answers them, so a burst followed by
+//!   silence does not leave it waiting). A joiner whose whole view failed
+//!   before any member's ACK reached it cannot number deliveries; under
+//!   the default primary-partition policy such a view cannot go on anyway. `MsgId::counter` counts
 //!   application messages of the sender (a bandwidth request's id keeps the
 //!   unit's counter). Rejected alternative: numbering the messages of a
 //!   batch with a range of protocol numbers (sn and counter ranges in ORDER,
@@ -1202,7 +1206,11 @@ impl<
         if view != self.tob.view_id || !self.tob.is_member(from) {
             return;
         }
-        if stable < self.tob.known_end
+        // A process that joined asks for the application count with every
+        // ACK until it knows it (it re-sends while it has undelivered
+        // numbers): answer it like a process that lacks our ACK.
+        let needs_count = app == crate::wire::order::APP_UNKNOWN && !self.tob.app_unknown;
+        if (stable < self.tob.known_end || needs_count)
             && now.saturating_since(self.tob.last_ack_answer) >= self.tob.rto / 2
         {
             // The sender lacks an ACK as high as ours: ours may have been lost. Answer with a fresh one, at most once
