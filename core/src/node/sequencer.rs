@@ -435,15 +435,15 @@ impl<
     /// gathered, or this process's latest message still waits in the sink
     /// unsent (FastCast §3.5: "without contention send at once").
     fn tob_batching(&self, len: usize) -> bool {
-        if self.tob_batch == 0
-            || len + 2 + 2 > self.tob_batch
-            || self.tob.excluded
-            || self.recovering()
-        {
+        if self.tob_batch == 0 || len + 2 + 2 > self.tob_batch || self.tob.excluded {
             return false;
         }
         if self.tob_stage_len > 0 {
+            // Also during a view change: the batch leaves after it.
             return true;
+        }
+        if self.recovering() {
+            return false;
         }
         let last = self.tob.my_counter.wrapping_sub(1);
         self.tob
@@ -510,8 +510,10 @@ impl<
         {
             return false;
         }
-        let count = self.tob_stage_count.to_be_bytes();
-        self.tob_stage[..2].copy_from_slice(&count);
+        let Some(count) = self.tob_stage.get_mut(..2) else {
+            return false;
+        };
+        count.copy_from_slice(&self.tob_stage_count.to_be_bytes());
         let Ok(handle) = self.pool.store(&self.tob_stage[..len]) else {
             return false;
         };
@@ -576,7 +578,7 @@ impl<
             at = self.tob.next_deliver;
             app = self.tob.app_next;
             if self.tob.batch_pos.0 == at {
-                app -= u64::from(self.tob.batch_pos.2);
+                app = app.saturating_sub(u64::from(self.tob.batch_pos.2));
             }
         }
         while at < end {
