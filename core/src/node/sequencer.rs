@@ -497,49 +497,18 @@ impl<
         if self.tob_stage_len == 0 {
             return true;
         }
-        let me = self.me;
-        let counter = self.tob.my_counter;
-        let len = self.tob_stage_len;
-        let blocks_bytes = Pool::<BLOCKS>::blocks_for(len) * crate::pool::BLOCK_LEN;
-        if self.tob.excluded
-            || self.recovering()
-            || self.tob.outstanding >= self.tob.window
-            || self.tx_pool_bytes + blocks_bytes > self.pool_half()
-            || self.tob.free.is_empty()
-            || !self.tob_counter_fits(me, counter)
-        {
+        if self.tob.excluded || self.recovering() || self.tob.outstanding >= self.tob.window {
             return false;
         }
         let Some(count) = self.tob_stage.get_mut(..2) else {
             return false;
         };
         count.copy_from_slice(&self.tob_stage_count.to_be_bytes());
-        let Ok(handle) = self.pool.store(&self.tob_stage[..len]) else {
+        if self.tob_store_own(now, TobKind::Batch, &[], true).is_none() {
             return false;
-        };
-        let Some(slot) = self.tob.free.pop() else {
-            self.pool.free(handle);
-            return false;
-        };
-        self.tx_pool_bytes += blocks_bytes;
-        let mut ranges = crate::reassembly::RangeSet::default();
-        ranges.insert(0, len as u32);
-        self.tob.pendings[slot as usize] = Some(Pending {
-            handle: Some(handle),
-            ranges,
-            complete: true,
-            tx: true,
-            cursor: self.pool.cursor(handle),
-            ..Pending::placeholder(me as u8, counter, TobKind::Batch, len as u32)
-        });
-        self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
-        self.tob.my_counter = counter.wrapping_add(1);
-        // Its bytes were counted in `outstanding_bytes` message by message.
-        self.tob.outstanding += 1;
+        }
         self.tob_stage_len = 0;
         self.tob_stage_count = 0;
-        self.tob_queue_data(slot, now);
-        self.tob_try_order(me, now);
         true
     }
 
@@ -558,11 +527,7 @@ impl<
         }
         match (p.kind, p.handle) {
             (TobKind::App, _) => 1,
-            (TobKind::Batch, Some(h)) => {
-                let mut c = [0u8; 2];
-                self.pool.read(h, &mut c);
-                u64::from(u16::from_be_bytes(c))
-            }
+            (TobKind::Batch, Some(h)) => u64::from(self.tob_batch_count(h)),
             _ => 0,
         }
     }
@@ -648,7 +613,6 @@ impl<
             self.counters.refused_full += 1;
             return Err(Error::Full);
         }
-        let me = self.me;
         // Per-origin byte budget: all origins' unnumbered messages together
         // fit in what a receiver reserves for them, so a view change can
         // always hold the union of everyone's pendings.
@@ -660,31 +624,59 @@ impl<
             self.counters.refused_full += 1;
             return Err(Error::Full);
         }
+        let Some(counter) = self.tob_store_own(now, kind, payload, false) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        Ok(MsgId {
+            sender: self.id,
+            counter,
+        })
+    }
+
+    /// Stores an own message — `payload`, or the gathered batch when
+    /// `staged` — as a pending entry with the next counter, then sends it
+    /// (line 10) and, at the sequencer, orders it. `None`, changing nothing,
+    /// when the pool's sending half, the table or the id window is full.
+    fn tob_store_own(
+        &mut self,
+        now: Instant,
+        kind: TobKind,
+        payload: &[u8],
+        staged: bool,
+    ) -> Option<u32> {
+        let me = self.me;
         let counter = self.tob.my_counter;
-        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
+        let len = if staged {
+            self.tob_stage_len
+        } else {
+            payload.len()
+        };
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(len) * crate::pool::BLOCK_LEN;
         if self.tx_pool_bytes + blocks_bytes > self.pool_half()
             || self.tob.free.is_empty()
             || !self.tob_counter_fits(me, counter)
         {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
+            return None;
         }
-        let Ok(handle) = self.pool.store(payload) else {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
+        let stored = if staged {
+            self.pool.store(self.tob_stage.get(..len)?)
+        } else {
+            self.pool.store(payload)
         };
+        let handle = stored.ok()?;
         let Some(slot) = self.tob.free.pop() else {
             self.pool.free(handle);
-            return Err(Error::Full);
+            return None;
         };
         self.tx_pool_bytes += blocks_bytes;
         let mut ranges = crate::reassembly::RangeSet::default();
-        ranges.insert(0, payload.len() as u32);
+        ranges.insert(0, len as u32);
         self.tob.pendings[slot as usize] = Some(Pending {
             origin: me as u8,
             counter,
             kind,
-            total_len: payload.len() as u32,
+            total_len: len as u32,
             handle: Some(handle),
             ranges,
             complete: true,
@@ -703,17 +695,17 @@ impl<
         self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
         self.tob.my_counter = counter.wrapping_add(1);
         self.tob.outstanding += 1;
-        self.tob.outstanding_bytes += payload.len();
-        self.counters.messages_accepted += 1;
+        if !staged {
+            // A batch's bytes were counted message by message when staged.
+            self.tob.outstanding_bytes += len;
+            self.counters.messages_accepted += 1;
+        }
         // Send DATA to all (line 10), then the sequencer orders its own.
         if !self.recovering() {
             self.tob_queue_data(slot, now);
             self.tob_try_order(me, now);
         }
-        Ok(MsgId {
-            sender: self.id,
-            counter,
-        })
+        Some(counter)
     }
 
     /// Whether a counter of `origin` lies in the window this process tracks.
@@ -1291,25 +1283,10 @@ impl<
                 }
                 break;
             }
-            if kind == TobKind::App {
+            if kind == TobKind::App || kind == TobKind::Batch {
                 let Some(h) = handle else { break };
-                if !self.inbox.can_fit(1, h.len()) {
+                if !self.tob_deliver_messages(sn, origin, h, kind == TobKind::Batch) {
                     // Resumes from poll_event once the application made room.
-                    self.tob.inbox_blocked = true;
-                    break;
-                }
-                let sender = self.peers[origin as usize].id;
-                let pool = &self.pool;
-                let app_sn = self.tob.app_next;
-                self.inbox
-                    .push_with(EventMeta::Delivered { sn: app_sn, sender }, h.len(), |b| {
-                        pool.read(h, b);
-                    });
-                self.tob.app_next += 1;
-                self.counters.messages_delivered += 1;
-            } else if kind == TobKind::Batch {
-                let Some(h) = handle else { break };
-                if !self.tob_deliver_batch(sn, origin, h) {
                     self.tob.inbox_blocked = true;
                     break;
                 }
@@ -1347,31 +1324,38 @@ impl<
         self.tob_release();
     }
 
-    /// Delivers the messages of the batch numbered `sn` (from where an
-    /// earlier call stopped), one event each with consecutive numbers.
-    /// False when the inbox filled first: `poll_event` resumes it. A batch
-    /// whose framing is broken (only a faulty origin makes one) has its
-    /// remaining messages counted but not delivered, the same at every
-    /// process, so that numbers stay consistent.
-    fn tob_deliver_batch(&mut self, sn: u64, origin: u8, h: Handle) -> bool {
+    /// Delivers the application message numbered `sn`, or the messages of
+    /// the batch numbered `sn` (from where an earlier call stopped), one
+    /// event each with consecutive numbers. False when the inbox filled
+    /// first: `poll_event` resumes it. A batch whose framing is broken (only
+    /// a faulty origin makes one) has its remaining messages counted but not
+    /// delivered, the same at every process, so that numbers stay consistent.
+    fn tob_deliver_messages(&mut self, sn: u64, origin: u8, h: Handle, batch: bool) -> bool {
         let mut cur = self.pool.cursor(h);
-        let mut c = [0u8; 2];
-        self.pool.read_at(h, &mut cur, 0, &mut c);
-        let count = u16::from_be_bytes(c);
-        let (mut off, mut done) = if self.tob.batch_pos.0 == sn {
-            (self.tob.batch_pos.1 as usize, self.tob.batch_pos.2)
+        let (count, mut off, mut done) = if !batch {
+            (1, 0, 0)
+        } else if self.tob.batch_pos.0 == sn {
+            (
+                self.tob_batch_count(h),
+                self.tob.batch_pos.1 as usize,
+                self.tob.batch_pos.2,
+            )
         } else {
-            (2, 0)
+            (self.tob_batch_count(h), 2, 0)
         };
         let sender = self.peers[origin as usize].id;
         while done < count {
-            let mut l = [0u8; 2];
-            let len = if self.pool.read_at(h, &mut cur, off, &mut l) == 2 {
-                usize::from(u16::from_be_bytes(l))
+            let (start, len) = if batch {
+                let mut l = [0u8; 2];
+                if self.pool.read_at(h, &mut cur, off, &mut l) < 2 {
+                    (usize::MAX, 0)
+                } else {
+                    (off + 2, usize::from(u16::from_be_bytes(l)))
+                }
             } else {
-                usize::MAX
+                (0, h.len())
             };
-            if len == usize::MAX || off + 2 + len > h.len() {
+            if start.saturating_add(len) > h.len() {
                 self.tob.app_next += u64::from(count - done);
                 break;
             }
@@ -1381,19 +1365,24 @@ impl<
             }
             let pool = &self.pool;
             let app_sn = self.tob.app_next;
-            let mut rc = cur;
             self.inbox
                 .push_with(EventMeta::Delivered { sn: app_sn, sender }, len, |b| {
-                    pool.read_at(h, &mut rc, off + 2, b);
+                    pool.read_at(h, &mut cur, start, b);
                 });
-            cur = rc;
             self.tob.app_next += 1;
             self.counters.messages_delivered += 1;
             done += 1;
-            off += 2 + len;
+            off = start + len;
         }
         self.tob.batch_pos = (u64::MAX, 0, 0);
         true
+    }
+
+    /// The count at the head of a batch.
+    fn tob_batch_count(&self, h: Handle) -> u16 {
+        let mut c = [0u8; 2];
+        self.pool.read(h, &mut c);
+        u16::from_be_bytes(c)
     }
 
     /// Frees delivered messages every member acknowledged.
