@@ -698,6 +698,8 @@ impl<
         let mut tob = Tob::new(initial_view, config.tob_window, config.tob_rto, now);
         if config.join {
             tob.leader = me as u8;
+            // Its deliveries' numbers come from the members (`tob_on_ack`).
+            tob.app_unknown = true;
         }
         Ok(Node {
             id: config.id,
