@@ -464,9 +464,9 @@ impl<
         // The count first, then this message with its length.
         let need = if self.tob_stage_len == 0 { 2 } else { 0 } + 2 + payload.len();
         // The byte budget of a direct broadcast, staged bytes included.
-        let byte_budget = self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize);
         if self.tob_stage_len + need > self.tob_batch
-            || (self.tob.outstanding > 0 && self.tob.outstanding_bytes + need > byte_budget)
+            || (self.tob.outstanding > 0
+                && self.tob.outstanding_bytes + need > self.tob_byte_budget())
         {
             self.counters.refused_full += 1;
             return Err(Error::Full);
@@ -613,13 +613,9 @@ impl<
             self.counters.refused_full += 1;
             return Err(Error::Full);
         }
-        // Per-origin byte budget: all origins' unnumbered messages together
-        // fit in what a receiver reserves for them, so a view change can
-        // always hold the union of everyone's pendings.
-        let byte_budget = self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize);
         if self.tob.outstanding >= self.tob.window
             || (self.tob.outstanding > 0
-                && self.tob.outstanding_bytes + payload.len() > byte_budget)
+                && self.tob.outstanding_bytes + payload.len() > self.tob_byte_budget())
         {
             self.counters.refused_full += 1;
             return Err(Error::Full);
@@ -632,6 +628,14 @@ impl<
             sender: self.id,
             counter,
         })
+    }
+
+    /// Per-origin byte budget: all origins' unnumbered messages together
+    /// fit in what a receiver reserves for them, so a view change can
+    /// always hold the union of everyone's pendings. Staged bytes of a batch
+    /// count as soon as they are staged.
+    fn tob_byte_budget(&self) -> usize {
+        self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize)
     }
 
     /// Stores an own message — `payload`, or the gathered batch when
