@@ -10,6 +10,9 @@
 //! cargo build --release -p phasecast-core --example tob_callgrind
 //! valgrind --tool=callgrind target/release/examples/tob_callgrind 20000
 //! ```
+//!
+//! A second argument sets `Config::tob_batch` (`0`: every message its own
+//! ordering unit; default 4096).
 
 use phasecast_core::{Config, Destination, Duration, Event, Instant, Node, NodeId};
 use std::collections::VecDeque;
@@ -21,6 +24,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(4096);
     let members = [NodeId(0), NodeId(1), NodeId(2)];
     let mut nodes: Vec<Box<N3>> = members
         .iter()
@@ -29,6 +36,7 @@ fn main() {
             c.mtu = 1400;
             c.tob_window = 128;
             c.tob_rto = Duration::from_millis(50);
+            c.tob_batch = batch;
             Box::new(N3::new(&c, Instant::ZERO).expect("valid config"))
         })
         .collect();

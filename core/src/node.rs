@@ -207,10 +207,17 @@ pub struct Config<'a> {
     /// Scheduling across the class queues of each sink.
     pub scheduling: Scheduling,
     /// Undelivered total-order broadcasts this process may have at once
-    /// (at most [`PER_ORIGIN`]); `broadcast` returns `Full` beyond.
+    /// (at most [`PER_ORIGIN`]; a batch counts as one); `broadcast` returns
+    /// `Full` beyond.
     pub tob_window: usize,
     /// Retransmission and view-change retry period of the total order.
     pub tob_rto: Duration,
+    /// Under contention — an own total-order message still waits in the
+    /// sink unsent — small broadcasts are gathered into one batch of up to
+    /// this many bytes (at most what one datagram carries), ordered and
+    /// delivered as one unit (FastCast §3.5; see `node::sequencer`). `0`
+    /// sends every broadcast on its own.
+    pub tob_batch: usize,
     /// Built-in failure detector: a member not heard from for this long is
     /// suspected (`None`: only the host's `suspect` calls). Needs heartbeats.
     pub fd_timeout: Option<Duration>,
@@ -247,6 +254,7 @@ impl<'a> Config<'a> {
             scheduling: Scheduling::StrictPriority,
             tob_window: 64,
             tob_rto: Duration::from_millis(20),
+            tob_batch: 4096,
             fd_timeout: None,
             view_policy: ViewPolicy::PrimaryPartition,
             join: false,
@@ -325,8 +333,9 @@ pub enum Event<'a> {
     },
     /// `utoDeliver`: the next message of the total order.
     Delivered {
-        /// Its sequence number (continues across views; may skip numbers
-        /// that a view change found nobody held).
+        /// Its number in the total order: consecutive per application
+        /// message (0, 1, 2, …, continuing across views), the same at every
+        /// process; the messages of a batch have consecutive numbers.
         sn: u64,
         /// Who broadcast it.
         sender: NodeId,
@@ -564,6 +573,13 @@ pub struct Node<
     tob: Tob<SINKS, SLOTS>,
     /// Pool bytes held by messages received for the total order.
     rx_tob_bytes: usize,
+    /// The batch being gathered (see `node::sequencer`): a count, then
+    /// length-prefixed application messages; `tob_stage_len` bytes used.
+    tob_stage: [u8; MTU],
+    tob_stage_len: usize,
+    tob_stage_count: u16,
+    /// Largest batch, bytes (0: no batching).
+    tob_batch: usize,
     recovery: Option<Recovery<SINKS, SLOTS>>,
     recovery_deadline: Option<Instant>,
     suspects: u64,
@@ -682,6 +698,8 @@ impl<
         let mut tob = Tob::new(initial_view, config.tob_window, config.tob_rto, now);
         if config.join {
             tob.leader = me as u8;
+            // Its deliveries' numbers come from the members (`tob_on_ack`).
+            tob.app_unknown = true;
         }
         Ok(Node {
             id: config.id,
@@ -711,6 +729,24 @@ impl<
             me,
             tob,
             rx_tob_bytes: 0,
+            tob_stage: [0; MTU],
+            tob_stage_len: 0,
+            tob_stage_count: 0,
+            tob_batch: {
+                // One batch travels whole in one datagram, with room left
+                // for an ORDER and an ACK beside it.
+                let one = config
+                    .integrity
+                    .max_frame_len(config.mtu.min(MTU))
+                    .saturating_sub(
+                        Header::LEN + wire::RECORD_HEADER_LEN + TOB_DATA_HEADER_LEN + 64,
+                    );
+                config
+                    .tob_batch
+                    .min(one)
+                    .min(MTU)
+                    .min(usize::from(u16::MAX))
+            },
             recovery: None,
             recovery_deadline: None,
             suspects: 0,
@@ -1216,6 +1252,10 @@ impl<
             return Err(nb::Error::Other(Error::BufferTooSmall { needed: self.mtu }));
         }
         self.release_holds(now);
+        if self.tob_stage_len > 0 {
+            // The batch gathered since the last call leaves now.
+            self.tob_flush_stage(now);
+        }
         // Each active sink is looked at most once per call.
         for _ in 0..self.active.len() {
             let Some(s) = self.active.pop_front() else {
@@ -1503,10 +1543,18 @@ impl<
         let (epoch, seq) = (frame.view(), frame.seq());
         self.peers[p].replay.check(epoch, seq)?;
 
-        // Reserve room for everything the frame delivers before applying any of it.
+        // Reserve room for everything the frame delivers before applying any
+        // of it. The frame is checked: only the kinds that deliver are parsed
+        // again here (the total order's records are parsed once, to apply).
         let (mut events, mut event_bytes) = (0usize, 0usize);
-        for rec in frame.records() {
-            match rec {
+        for view in frame.record_views() {
+            if view.kind != wire::KIND_DATA && view.kind != wire::KIND_FRAGMENT {
+                continue;
+            }
+            let Ok(rec) = RecordRepr::parse(view.kind, view.body) else {
+                continue;
+            };
+            match Record::Known(rec) {
                 Record::Known(RecordRepr::Data { payload, .. }) => {
                     events += 1;
                     event_bytes += payload.len();
@@ -1731,9 +1779,12 @@ impl<
                 first_sn,
                 ids,
             } if !self.recovering() => self.tob_on_order(now, p, view, first_sn, ids),
-            RecordRepr::TobAck { view, cum, stable } if !self.recovering() => {
-                self.tob_on_ack(now, p, view, cum, stable)
-            }
+            RecordRepr::TobAck {
+                view,
+                cum,
+                stable,
+                app,
+            } if !self.recovering() => self.tob_on_ack(now, p, view, cum, stable, app),
             RecordRepr::TobNack {
                 view,
                 from_sn,
@@ -1797,8 +1848,12 @@ impl<
         if self.lent {
             self.inbox.pop();
             self.lent = false;
-            // Room in the inbox: deliveries that waited for it go on.
-            self.tob_try_deliver();
+            // Deliveries that waited for room go on once the application
+            // took everything: one delivery pass refills the whole inbox,
+            // instead of one pass per event taken.
+            if self.tob.inbox_blocked && self.inbox.is_empty() {
+                self.tob_try_deliver();
+            }
             if self.qsm.is_active() {
                 self.qsm_try_deliver();
             }

@@ -485,3 +485,229 @@ fn poll_timeout_covers_total_order_retransmission() {
     assert!(delivered_at_b, "retransmitted through poll_timeout alone");
     assert_eq!(a.poll_timeout(), None, "quiet again once stable");
 }
+
+/// Total order with an inbox too small for what is ready: delivery stops
+/// while the application does not take events, and resumes from
+/// `poll_event` alone (no datagram, no timer in between), in order and
+/// without a gap, until everything is delivered.
+#[test]
+fn total_order_delivery_resumes_from_poll_event_when_the_inbox_was_full() {
+    inbox_full_then_resume(0);
+}
+
+/// The same inside a batch: the inbox fills in the middle of one, and
+/// delivery goes on from the message where it stopped.
+#[test]
+fn delivery_of_a_batch_resumes_inside_it_when_the_inbox_was_full() {
+    inbox_full_then_resume(4096);
+}
+
+fn inbox_full_then_resume(batch: usize) {
+    type Small = Node<4, 256, 512, 4096, 1024, 1500>;
+    let ms = members(3);
+    let mut nodes: Vec<Box<Small>> = ms
+        .iter()
+        .map(|&id| {
+            let mut c = Config::new(id, &ms);
+            c.mtu = 1400;
+            c.tob_batch = batch;
+            Box::new(Small::new(&c, Instant::ZERO).expect("valid config"))
+        })
+        .collect();
+    let now = Instant::from_micros(10);
+    let per_node = 20u32;
+    for (i, n) in nodes.iter_mut().enumerate() {
+        for k in 0..per_node {
+            n.broadcast(now, &payload(i as u16, k, 100)).expect("room");
+        }
+    }
+    // Exchange datagrams until nothing moves, without taking events.
+    let mut buf = vec![0u8; 1500];
+    for _ in 0..50 {
+        let mut net = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            while let Ok(tx) = n.poll_transmit(now, &mut buf) {
+                net.push((i, tx.destination, buf[..tx.len].to_vec()));
+            }
+        }
+        if net.is_empty() {
+            break;
+        }
+        for (from, dest, bytes) in net {
+            for (j, n) in nodes.iter_mut().enumerate() {
+                let to_j = match dest {
+                    Destination::Peer(p) => usize::from(p.0) == j,
+                    Destination::Group(_) => j != from,
+                };
+                if to_j {
+                    let mut copy = bytes.clone();
+                    let _ = n.handle_datagram(now, NodeId(from as u16), &mut copy);
+                }
+            }
+        }
+    }
+    let total = 3 * per_node as usize;
+    for n in nodes.iter_mut() {
+        // Everything is acknowledged by all, yet the inbox held only part.
+        let st = n.tob_status();
+        assert!(st.min_ack > 0 && st.min_ack == st.order_end, "{st:?}");
+        if batch == 0 {
+            assert_eq!(st.min_ack, total as u64);
+        } else {
+            assert!(st.min_ack < total as u64 / 2, "batched: {st:?}");
+        }
+        assert!(
+            st.next_deliver < st.min_ack,
+            "the inbox should have filled: {st:?}"
+        );
+        let mut sns = Vec::new();
+        while let Some(ev) = n.poll_event() {
+            if let phasecast_core::Event::Delivered { sn, payload: p, .. } = ev {
+                assert_eq!(p.len(), 100);
+                sns.push(sn);
+            }
+        }
+        assert_eq!(sns, (0..total as u64).collect::<Vec<_>>());
+    }
+}
+
+type Tob3 = Node<4, 256, 512, 4096, 65536, 1500>;
+/// Each node's deliveries: `(sn, sender, payload)`.
+type TobLogs = Vec<Vec<(u64, u16, Vec<u8>)>>;
+
+/// Three nodes on an in-memory FIFO network; `broadcasts` runs before each
+/// round of transmissions. Returns every node's `(sn, sender, payload)`
+/// deliveries, the `MsgId` counters broadcast returned, and how many units
+/// the sequencer ordered.
+fn tob_fifo_run(per_node: u32, burst: u32, batch: usize) -> (TobLogs, Vec<Vec<u32>>, u64) {
+    let ms = members(3);
+    let mut nodes: Vec<Box<Tob3>> = ms
+        .iter()
+        .map(|&id| {
+            let mut c = Config::new(id, &ms);
+            c.mtu = 1400;
+            c.tob_window = 128;
+            c.tob_batch = batch;
+            Box::new(Tob3::new(&c, Instant::ZERO).expect("valid config"))
+        })
+        .collect();
+    let mut logs = vec![Vec::new(); 3];
+    let mut ids = vec![Vec::new(); 3];
+    let mut sent = [0u32; 3];
+    let mut buf = vec![0u8; 1500];
+    let mut t = 0;
+    while logs
+        .iter()
+        .any(|l: &Vec<_>| l.len() < 3 * per_node as usize)
+    {
+        t += 10;
+        assert!(t < 10_000_000, "stalled");
+        let now = Instant::from_micros(t);
+        let mut net = Vec::new();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            let mut k = 0;
+            while k < burst && sent[i] < per_node {
+                match n.broadcast(
+                    now,
+                    &payload(i as u16, sent[i], 20 + (sent[i] % 13) as usize),
+                ) {
+                    Ok(id) => {
+                        assert_eq!(id.sender, NodeId(i as u16));
+                        ids[i].push(id.counter);
+                        sent[i] += 1;
+                        k += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            while let Ok(tx) = n.poll_transmit(now, &mut buf) {
+                net.push((i, tx.destination, buf[..tx.len].to_vec()));
+            }
+        }
+        for (from, dest, bytes) in net {
+            for (j, n) in nodes.iter_mut().enumerate() {
+                let to_j = match dest {
+                    Destination::Peer(p) => usize::from(p.0) == j,
+                    Destination::Group(_) => j != from,
+                };
+                if to_j {
+                    let mut copy = bytes.clone();
+                    let _ = n.handle_datagram(now, NodeId(from as u16), &mut copy);
+                }
+            }
+        }
+        for (j, n) in nodes.iter_mut().enumerate() {
+            if n.poll_timeout().is_some_and(|d| d <= now) {
+                n.handle_timeout(now);
+            }
+            while let Some(ev) = n.poll_event() {
+                if let phasecast_core::Event::Delivered {
+                    sn,
+                    sender,
+                    payload,
+                } = ev
+                {
+                    logs[j].push((sn, sender.0, payload.to_vec()));
+                }
+            }
+        }
+    }
+    // Ordering units: numbers the sequencer gave out.
+    let units = nodes[0].tob_status().next_sn;
+    (logs, ids, units)
+}
+
+fn assert_tob_logs(logs: &[Vec<(u64, u16, Vec<u8>)>], per_node: u32) {
+    let total = 3 * per_node as usize;
+    for l in logs {
+        assert_eq!(l, &logs[0], "every node delivers the same sequence");
+        // One event per application message, numbered 0, 1, 2, ….
+        let sns: Vec<u64> = l.iter().map(|d| d.0).collect();
+        assert_eq!(sns, (0..total as u64).collect::<Vec<_>>());
+        // Per-sender FIFO, each message whole.
+        for s in 0..3u16 {
+            let mine: Vec<&Vec<u8>> = l.iter().filter(|d| d.1 == s).map(|d| &d.2).collect();
+            let want: Vec<Vec<u8>> = (0..per_node)
+                .map(|k| payload(s, k, 20 + (k % 13) as usize))
+                .collect();
+            assert_eq!(mine.len(), want.len());
+            for (a, b) in mine.iter().zip(&want) {
+                assert_eq!(*a, b);
+            }
+        }
+    }
+}
+
+/// Under contention (a burst before each transmission) small broadcasts
+/// travel and are ordered in batches: far fewer datagrams than without
+/// batching, yet one `Delivered` per message, consecutive numbers, the same
+/// sequence everywhere, per-sender FIFO, and `MsgId` counters 0, 1, 2, ….
+#[test]
+fn small_broadcasts_under_contention_are_batched_and_delivered_one_by_one() {
+    let per_node = 600;
+    let (batched, ids, units_batched) = tob_fifo_run(per_node, 100, 4096);
+    assert_tob_logs(&batched, per_node);
+    for i in &ids {
+        assert_eq!(i, &(0..per_node).collect::<Vec<_>>());
+    }
+    let (single, _, units_single) = tob_fifo_run(per_node, 100, 0);
+    assert_tob_logs(&single, per_node);
+    assert_eq!(units_single, 3 * u64::from(per_node));
+    assert!(
+        units_batched * 5 < units_single,
+        "batches should be ordered as units: {units_batched} vs {units_single}"
+    );
+}
+
+/// Without contention (one broadcast per round) every message goes at once,
+/// on its own, and the numbering is the same as with batching on.
+#[test]
+fn without_contention_broadcasts_are_sent_at_once() {
+    let per_node = 50;
+    let (on, _, units_on) = tob_fifo_run(per_node, 1, 4096);
+    let (off, _, units_off) = tob_fifo_run(per_node, 1, 0);
+    assert_tob_logs(&on, per_node);
+    assert_eq!(on, off);
+    assert_eq!(units_on, 3 * u64::from(per_node));
+    assert_eq!(units_off, units_on);
+}

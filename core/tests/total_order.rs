@@ -504,6 +504,65 @@ fn a_restarted_process_rejoins_at_a_view_boundary() {
     }
 }
 
+/// A process that joins learns how application messages are numbered from
+/// the members' ACKs: after the join, it delivers every message at the
+/// same `sn` as the others (batched or not), also when the traffic that
+/// follows the join is one burst and then silence.
+#[test]
+fn a_joiner_numbers_deliveries_like_the_members() {
+    for (seed, burst) in [(77u64, 10u32), (78, 1), (79, 40)] {
+        let mut r = start(4, seed, link(0.0, 0.0, 0.0), ViewPolicy::PrimaryPartition);
+        r.broadcast_all(20, Instant::from_millis(1), |k| 20 + (k as usize % 7) * 30);
+        r.sim.crash(NodeId(3), Instant::from_millis(50));
+        r.sim.restart(NodeId(3), Instant::from_millis(600));
+        r.sim.run_until(Instant::from_millis(3000));
+        let views = r.views_seen(0);
+        assert!(
+            views.last().is_some_and(|v| v.1.contains(&NodeId(3))),
+            "rejoined: {views:?}"
+        );
+        let start_at = Instant::from_millis(3000);
+        for node in 0..4u16 {
+            for k in 1000..1000 + burst {
+                let p = payload(node, k, 32);
+                r.sim.app_at(
+                    NodeId(node),
+                    start_at,
+                    Box::new(
+                        move |n: &mut Box<TobNode>, now| match n.broadcast(now, &p) {
+                            Ok(_) => AppResult::Done,
+                            Err(_) => AppResult::Retry,
+                        },
+                    ),
+                );
+            }
+        }
+        r.sim.run_until(Instant::from_millis(6000));
+        let after = |node: u16| -> Vec<(u64, (u16, u32))> {
+            r.sim
+                .events()
+                .iter()
+                .filter(|(t, n, _)| n.0 == node && *t >= start_at)
+                .filter_map(|(_, _, e)| match e {
+                    NodeEvent::Delivered { sn, payload, .. } => Some((*sn, decode(payload))),
+                    _ => None,
+                })
+                .collect()
+        };
+        let reference = after(0);
+        assert_eq!(reference.len(), 4 * burst as usize, "seed {seed}");
+        // Consecutive numbers, continuing the numbering before the join.
+        let first = reference[0].0;
+        assert!(first >= 60, "seed {seed}: {first}");
+        for (i, d) in reference.iter().enumerate() {
+            assert_eq!(d.0, first + i as u64, "seed {seed}");
+        }
+        for node in 1..4 {
+            assert_eq!(after(node), reference, "seed {seed}, node {node}");
+        }
+    }
+}
+
 /// FastCast's Tables 1–3 through the real protocol: INCR and DECR travel in
 /// total order, ACKs by reliable unicast, over a lossy network.
 #[test]

@@ -575,8 +575,8 @@ typedef struct phasecast_transmit {
  */
 typedef struct phasecast_delivered {
   /**
-   * Sequence number in the total order (continues across views; may skip
-   * numbers a view change found nobody held).
+   * Number in the total order: consecutive per application message
+   * (0, 1, 2, …, continuing across views), the same at every node.
    */
   uint64_t sn;
   /**
@@ -740,7 +740,7 @@ typedef struct phasecast_msg_id {
    */
   uint16_t sender;
   /**
-   * The sender's per-sender counter.
+   * The sender's counter of its broadcasts (0, 1, 2, … per message).
    */
   uint32_t counter;
 } phasecast_msg_id;

@@ -234,7 +234,7 @@ pub struct phasecast_transmit {
 pub struct phasecast_msg_id {
     /// Who broadcast it.
     pub sender: u16,
-    /// The sender's per-sender counter.
+    /// The sender's counter of its broadcasts (0, 1, 2, … per message).
     pub counter: u32,
 }
 
@@ -293,8 +293,8 @@ pub enum phasecast_event_kind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct phasecast_delivered {
-    /// Sequence number in the total order (continues across views; may skip
-    /// numbers a view change found nobody held).
+    /// Number in the total order: consecutive per application message
+    /// (0, 1, 2, …, continuing across views), the same at every node.
     pub sn: u64,
     /// Who broadcast it.
     pub sender: u16,

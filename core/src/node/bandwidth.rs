@@ -185,7 +185,7 @@ impl<
                 Err(BwError::Unexpected) | Err(_) => (None, None),
             },
             TobKind::Decr => (a.on_deliver_decr(origin, amount).ok().flatten(), None),
-            TobKind::App => (None, None),
+            TobKind::App | TobKind::Batch => (None, None),
         };
         if let Some(to) = ack_to {
             if let Some(o) = self.bw.owed.get_mut(to) {

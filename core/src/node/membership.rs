@@ -1459,8 +1459,14 @@ impl<
             self.tob.known_end = start;
             self.tob.order_end = start;
             self.tob.counters_unknown = members & !bit(self.me);
+            // Deliveries are numbered per application message from the
+            // group's start: a member's ACK tells where (`tob_on_ack`).
+            self.tob.app_unknown = true;
+            self.tob.batch_pos = (u64::MAX, 0, 0);
             self.joining = false;
         }
+        // Numbers at or beyond the decision's end were void: count again.
+        self.tob.app_mark = (u64::MAX, 0);
         // Messages of origins outside the view will never be numbered.
         for slot in 0..SLOTS {
             if let Some(p) = self.tob.pendings[slot] {

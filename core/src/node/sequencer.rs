@@ -57,6 +57,46 @@
 //!   view acknowledged it; messages delivered by a view change's
 //!   `forceDeliver` are acknowledged only in the next view, and until then
 //!   they stay available to a later recovery (see `membership`).
+//! * **Batching (§3.5: "under contention, batch small messages into
+//!   datagrams of at least a configurable size; without contention send at
+//!   once").** Contention here means: this process's latest total-order
+//!   message still waits in the cluster sink unsent (or a batch is being
+//!   gathered). Then `broadcast` appends the payload to a batch in the node
+//!   (`count u16 | (len u16 | bytes)*`, at most `Config::tob_batch` bytes
+//!   and never more than one datagram carries); the batch becomes *one*
+//!   pending message of kind `Batch` — one pool entry, one id `(origin,
+//!   counter)`, one number, one ORDER entry, one acknowledgement position —
+//!   at the next `poll_transmit` (or timer tick), when it is full, or before
+//!   a message that cannot join it (per-sender FIFO). Without contention a
+//!   broadcast is a message of its own, sent at once. The protocol —
+//!   ordering, acknowledgements, NACK repair, RECOVER, Fetch, forceDeliver —
+//!   sees a batch as one opaque message, so a view change treats it
+//!   atomically by construction (all of it is delivered or none), and
+//!   nothing of the view change changed for it. Only delivery opens it:
+//!   one [`Event::Delivered`] per application message.
+//! * **Numbers the application sees.** `Delivered::sn` counts application
+//!   messages (`app_next`): consecutive (0, 1, 2, …) and the same at every
+//!   process, because every process delivers the same sequence of ordering
+//!   units and counts each the same way (a batch its count, a bandwidth
+//!   request none, a number forceDeliver skipped none). The protocol's own
+//!   numbers (`sn` in this module, `TobStatus`) count ordering units. A
+//!   process that joins has not seen the units before its first view, so it
+//!   learns its count from the members: every `TobAck` carries `app`, the
+//!   application messages below its `cum`, and the joiner delivers nothing
+//!   until an ACK with `cum` between its delivery point and its own `cum`
+//!   lets it subtract what it holds in between (its own ACKs say
+//!   `APP_UNKNOWN`, and a member answers them, so a burst followed by
+//!   silence does not leave it waiting). A joiner whose whole view failed
+//!   before any member's ACK reached it cannot number deliveries; under
+//!   the default primary-partition policy such a view cannot go on anyway. `MsgId::counter` counts
+//!   application messages of the sender (a bandwidth request's id keeps the
+//!   unit's counter). Rejected alternative: numbering the messages of a
+//!   batch with a range of protocol numbers (sn and counter ranges in ORDER,
+//!   RECOVER and forceDeliver): it would have changed every number
+//!   computation of the soaked view change.
+//! * **Window with batches.** `window` counts ordering units (a batch is
+//!   one); the per-origin byte budget counts staged bytes as soon as they
+//!   are staged, so a batch never takes more than a direct broadcast could.
 
 use super::*;
 use crate::wire::order::{IdEntry, IdList, ID_LEN, TOB_ORDER_HEADER_LEN};
@@ -77,6 +117,9 @@ pub(crate) enum TobKind {
     App = 0,
     Incr = 1,
     Decr = 2,
+    /// Several application messages of one origin, ordered as one unit:
+    /// `count u16 | (len u16 | bytes)*` (see the module docs).
+    Batch = 3,
 }
 
 impl TobKind {
@@ -85,6 +128,7 @@ impl TobKind {
             0 => Some(TobKind::App),
             1 => Some(TobKind::Incr),
             2 => Some(TobKind::Decr),
+            3 => Some(TobKind::Batch),
             _ => None,
         }
     }
@@ -223,6 +267,22 @@ pub(crate) struct Tob<const SINKS: usize, const SLOTS: usize> {
     /// A view that counts on this excluded process (it could not follow it):
     /// its members' acknowledgements are answered with `Leave`.
     pub(crate) left_view: Option<u32>,
+    /// Delivery stopped because the inbox was full: `poll_event` resumes it
+    /// (and only then, so that an event pop costs no delivery scan).
+    pub(crate) inbox_blocked: bool,
+    /// The `sn` of the next `Delivered` event: application messages
+    /// delivered so far (a batch counts its messages).
+    pub(crate) app_next: u64,
+    /// This process joined and does not know `app_next` yet: it delivers
+    /// nothing until a member's ACK tells it.
+    pub(crate) app_unknown: bool,
+    /// The ACK's `app`, cached: (number, application messages below it).
+    pub(crate) app_mark: (u64, u64),
+    /// Next counter of this process's application messages (`MsgId`).
+    pub(crate) app_counter: u32,
+    /// Delivery stopped inside the batch numbered `.0`: byte offset of its
+    /// next message and messages already delivered.
+    pub(crate) batch_pos: (u64, u32, u16),
 }
 
 impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
@@ -266,6 +326,12 @@ impl<const SINKS: usize, const SLOTS: usize> Tob<SINKS, SLOTS> {
             installed_via: 0,
             end_owed: 0,
             left_view: None,
+            inbox_blocked: false,
+            app_next: 0,
+            app_unknown: false,
+            app_mark: (u64::MAX, 0),
+            app_counter: 0,
+            batch_pos: (u64::MAX, 0, 0),
         }
     }
 
@@ -348,7 +414,8 @@ pub struct TobStatus {
 pub struct MsgId {
     /// Who broadcast it.
     pub sender: NodeId,
-    /// The sender's per-sender counter.
+    /// The sender's counter of its broadcasts (0, 1, 2, … per application
+    /// message, also when messages travel in a batch).
     pub counter: u32,
 }
 
@@ -369,8 +436,148 @@ impl<
     /// process already has `window` undelivered broadcasts or storage is full
     /// (retry after deliveries), [`Error::Oversized`], [`Error::NotMember`]
     /// when this process was excluded from the view and has not rejoined.
+    ///
+    /// Under contention (this process's previous message still waits
+    /// unsent) a small payload joins a batch that leaves at the next
+    /// [`Node::poll_transmit`] and is ordered as one unit
+    /// ([`Config::tob_batch`]); it is still delivered as an event of its own.
     pub fn broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<MsgId, Error> {
-        self.tob_broadcast(now, payload, TobKind::App)
+        self.now = self.now.max(now);
+        if self.tob_batching(payload.len()) {
+            self.tob_stage_message(now, payload)?;
+        } else {
+            self.tob_broadcast(now, payload, TobKind::App)?;
+        }
+        let counter = self.tob.app_counter;
+        self.tob.app_counter = counter.wrapping_add(1);
+        Ok(MsgId {
+            sender: self.id,
+            counter,
+        })
+    }
+
+    /// Whether a broadcast of `len` bytes joins the batch: batching is on,
+    /// the message is small, and there is contention — a batch is being
+    /// gathered, or this process's latest message still waits in the sink
+    /// unsent (FastCast §3.5: "without contention send at once").
+    fn tob_batching(&self, len: usize) -> bool {
+        if self.tob_batch == 0 || len + 2 + 2 > self.tob_batch || self.tob.excluded {
+            return false;
+        }
+        if self.tob_stage_len > 0 {
+            // Also during a view change: the batch leaves after it.
+            return true;
+        }
+        if self.recovering() {
+            return false;
+        }
+        let last = self.tob.my_counter.wrapping_sub(1);
+        self.tob
+            .slot_of(self.me as u8, last)
+            .and_then(|s| self.tob.pendings[s as usize].as_ref())
+            .is_some_and(|p| p.queued && p.sent == 0)
+    }
+
+    /// Adds an application message to the batch being gathered (flushing a
+    /// full one first). Errors change nothing.
+    fn tob_stage_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > self.max_message {
+            return Err(Error::Oversized);
+        }
+        if self.tob_stage_len > 0 && self.tob_stage_len + 2 + payload.len() > self.tob_batch {
+            self.tob_flush_stage(now);
+        }
+        // The count first, then this message with its length.
+        let need = if self.tob_stage_len == 0 { 2 } else { 0 } + 2 + payload.len();
+        // The byte budget of a direct broadcast, staged bytes included.
+        if self.tob_stage_len + need > self.tob_batch
+            || (self.tob.outstanding > 0
+                && self.tob.outstanding_bytes + need > self.tob_byte_budget())
+        {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
+        let start = if self.tob_stage_len == 0 {
+            2
+        } else {
+            self.tob_stage_len
+        };
+        let Some(dst) = self.tob_stage.get_mut(start..start + 2 + payload.len()) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        dst[..2].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        dst[2..].copy_from_slice(payload);
+        self.tob_stage_len = start + 2 + payload.len();
+        self.tob_stage_count += 1;
+        self.tob.outstanding_bytes += need;
+        self.counters.messages_accepted += 1;
+        Ok(())
+    }
+
+    /// Turns the gathered batch into one pending message of this process
+    /// and sends it (as `tob_broadcast` does for one message). Returns false,
+    /// keeping the batch, while the window, the pool or the id space is
+    /// full, or during a view change: a later `poll_transmit` tries again.
+    pub(crate) fn tob_flush_stage(&mut self, now: Instant) -> bool {
+        if self.tob_stage_len == 0 {
+            return true;
+        }
+        if self.tob.excluded || self.recovering() || self.tob.outstanding >= self.tob.window {
+            return false;
+        }
+        let Some(count) = self.tob_stage.get_mut(..2) else {
+            return false;
+        };
+        count.copy_from_slice(&self.tob_stage_count.to_be_bytes());
+        if self.tob_store_own(now, TobKind::Batch, &[], true).is_none() {
+            return false;
+        }
+        self.tob_stage_len = 0;
+        self.tob_stage_count = 0;
+        true
+    }
+
+    /// Application messages a numbered entry stands for (a batch its count;
+    /// bandwidth requests none), as delivery counts them.
+    fn tob_app_messages(&self, sn: u64) -> u64 {
+        let Some(p) = self
+            .tob
+            .ring_slot(sn)
+            .and_then(|s| self.tob.pendings[s as usize].as_ref())
+        else {
+            return 0;
+        };
+        if !p.complete {
+            return 0;
+        }
+        match (p.kind, p.handle) {
+            (TobKind::App, _) => 1,
+            (TobKind::Batch, Some(h)) => u64::from(self.tob_batch_count(h)),
+            _ => 0,
+        }
+    }
+
+    /// Application messages below `end` (for the ACK), from a cache that
+    /// moves forward, so that each number is counted once.
+    fn tob_app_below(&mut self, end: u64) -> u64 {
+        if self.tob.app_unknown {
+            return crate::wire::order::APP_UNKNOWN;
+        }
+        let (mut at, mut app) = self.tob.app_mark;
+        if at < self.tob.next_deliver || at > end {
+            at = self.tob.next_deliver;
+            app = self.tob.app_next;
+            if self.tob.batch_pos.0 == at {
+                app = app.saturating_sub(u64::from(self.tob.batch_pos.2));
+            }
+        }
+        while at < end {
+            app += self.tob_app_messages(at);
+            at += 1;
+        }
+        self.tob.app_mark = (at, app);
+        app
     }
 
     /// Progress of the total order broadcast.
@@ -427,43 +634,79 @@ impl<
         if payload.len() > self.max_message {
             return Err(Error::Oversized);
         }
-        let me = self.me;
-        // Per-origin byte budget: all origins' unnumbered messages together
-        // fit in what a receiver reserves for them, so a view change can
-        // always hold the union of everyone's pendings.
-        let byte_budget = self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize);
+        if self.tob_stage_len > 0 && !self.tob_flush_stage(now) {
+            // The batch gathered before this message goes first (FIFO).
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        }
         if self.tob.outstanding >= self.tob.window
             || (self.tob.outstanding > 0
-                && self.tob.outstanding_bytes + payload.len() > byte_budget)
+                && self.tob.outstanding_bytes + payload.len() > self.tob_byte_budget())
         {
             self.counters.refused_full += 1;
             return Err(Error::Full);
         }
+        let Some(counter) = self.tob_store_own(now, kind, payload, false) else {
+            self.counters.refused_full += 1;
+            return Err(Error::Full);
+        };
+        Ok(MsgId {
+            sender: self.id,
+            counter,
+        })
+    }
+
+    /// Per-origin byte budget: all origins' unnumbered messages together
+    /// fit in what a receiver reserves for them, so a view change can
+    /// always hold the union of everyone's pendings. Staged bytes of a batch
+    /// count as soon as they are staged.
+    fn tob_byte_budget(&self) -> usize {
+        self.order_window_bytes() / (self.tob.view.count_ones().max(1) as usize)
+    }
+
+    /// Stores an own message — `payload`, or the gathered batch when
+    /// `staged` — as a pending entry with the next counter, then sends it
+    /// (line 10) and, at the sequencer, orders it. `None`, changing nothing,
+    /// when the pool's sending half, the table or the id window is full.
+    fn tob_store_own(
+        &mut self,
+        now: Instant,
+        kind: TobKind,
+        payload: &[u8],
+        staged: bool,
+    ) -> Option<u32> {
+        let me = self.me;
         let counter = self.tob.my_counter;
-        let blocks_bytes = Pool::<BLOCKS>::blocks_for(payload.len()) * crate::pool::BLOCK_LEN;
+        let len = if staged {
+            self.tob_stage_len
+        } else {
+            payload.len()
+        };
+        let blocks_bytes = Pool::<BLOCKS>::blocks_for(len) * crate::pool::BLOCK_LEN;
         if self.tx_pool_bytes + blocks_bytes > self.pool_half()
             || self.tob.free.is_empty()
             || !self.tob_counter_fits(me, counter)
         {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
+            return None;
         }
-        let Ok(handle) = self.pool.store(payload) else {
-            self.counters.refused_full += 1;
-            return Err(Error::Full);
+        let stored = if staged {
+            self.pool.store(self.tob_stage.get(..len)?)
+        } else {
+            self.pool.store(payload)
         };
+        let handle = stored.ok()?;
         let Some(slot) = self.tob.free.pop() else {
             self.pool.free(handle);
-            return Err(Error::Full);
+            return None;
         };
         self.tx_pool_bytes += blocks_bytes;
         let mut ranges = crate::reassembly::RangeSet::default();
-        ranges.insert(0, payload.len() as u32);
+        ranges.insert(0, len as u32);
         self.tob.pendings[slot as usize] = Some(Pending {
             origin: me as u8,
             counter,
             kind,
-            total_len: payload.len() as u32,
+            total_len: len as u32,
             handle: Some(handle),
             ranges,
             complete: true,
@@ -482,17 +725,17 @@ impl<
         self.tob.by_origin[me][counter as usize % PER_ORIGIN] = slot;
         self.tob.my_counter = counter.wrapping_add(1);
         self.tob.outstanding += 1;
-        self.tob.outstanding_bytes += payload.len();
-        self.counters.messages_accepted += 1;
+        if !staged {
+            // A batch's bytes were counted message by message when staged.
+            self.tob.outstanding_bytes += len;
+            self.counters.messages_accepted += 1;
+        }
         // Send DATA to all (line 10), then the sequencer orders its own.
         if !self.recovering() {
             self.tob_queue_data(slot, now);
             self.tob_try_order(me, now);
         }
-        Ok(MsgId {
-            sender: self.id,
-            counter,
-        })
+        Some(counter)
     }
 
     /// Whether a counter of `origin` lies in the window this process tracks.
@@ -663,7 +906,9 @@ impl<
             }
         };
         self.tob_store_slice(slot, kind, total_len, offset, bytes)?;
-        let complete = self.tob.pendings[slot as usize].is_some_and(|p| p.complete);
+        let complete = self.tob.pendings[slot as usize]
+            .as_ref()
+            .is_some_and(|p| p.complete);
         if complete {
             self.tob_try_order(origin, now);
             self.tob_advance_known(now);
@@ -722,14 +967,12 @@ impl<
         }
         let h = p.handle?;
         let end = offset + bytes.len() as u32;
-        let mut r = p.ranges;
-        if !r.insert(offset, end) {
+        // In place: a refused insert changes nothing.
+        if !p.ranges.insert(offset, end) {
             return None;
         }
-        self.pool.write(h, offset as usize, bytes);
-        let p = self.tob.pendings[slot as usize].as_mut()?;
-        p.ranges = r;
         p.complete = total_len == 0 || p.ranges.covers(total_len);
+        self.pool.write(h, offset as usize, bytes);
         Some(())
     }
 
@@ -769,7 +1012,7 @@ impl<
             let Some(slot) = self.tob.slot_of(origin as u8, c) else {
                 break;
             };
-            let Some(p) = self.tob.pendings[slot as usize] else {
+            let Some(p) = self.tob.pendings[slot as usize].as_ref() else {
                 break;
             };
             if !p.complete || p.sn.is_some() {
@@ -830,7 +1073,10 @@ impl<
     pub(crate) fn tob_advance_known(&mut self, now: Instant) {
         let before = self.tob.known_end;
         while let Some(s) = self.tob.ring_slot(self.tob.known_end) {
-            if !self.tob.pendings[s as usize].is_some_and(|p| p.complete) {
+            if !self.tob.pendings[s as usize]
+                .as_ref()
+                .is_some_and(|p| p.complete)
+            {
                 break;
             }
             self.tob.known_end += 1;
@@ -947,7 +1193,10 @@ impl<
                     s
                 }
             };
-            if self.tob.pendings[slot as usize].is_some_and(|p| p.sn.is_none()) {
+            if self.tob.pendings[slot as usize]
+                .as_ref()
+                .is_some_and(|p| p.sn.is_none())
+            {
                 self.tob_set_order(slot, sn);
             }
         }
@@ -960,6 +1209,7 @@ impl<
             view: self.tob.view_id,
             cum: self.tob.known_end,
             stable: self.tob.min_ack(self.me),
+            app: self.tob_app_below(self.tob.known_end),
         };
         if w.push(&r).is_err() {
             return Pulled::NoRoom;
@@ -976,6 +1226,7 @@ impl<
         view: u32,
         cum: u64,
         stable: u64,
+        app: u64,
     ) {
         if self.tob.excluded && self.tob.left_view == Some(view) {
             // A view this process could not follow still counts on it.
@@ -985,13 +1236,36 @@ impl<
         if view != self.tob.view_id || !self.tob.is_member(from) {
             return;
         }
-        if stable < self.tob.known_end
+        // A process that joined asks for the application count with every
+        // ACK until it knows it (it re-sends while it has undelivered
+        // numbers): answer it like a process that lacks our ACK.
+        let needs_count = app == crate::wire::order::APP_UNKNOWN && !self.tob.app_unknown;
+        if (stable < self.tob.known_end || needs_count)
             && now.saturating_since(self.tob.last_ack_answer) >= self.tob.rto / 2
         {
             // The sender lacks an ACK as high as ours: ours may have been lost. Answer with a fresh one, at most once
             // per half period (two waiting processes must not ping-pong).
             self.tob.last_ack_answer = now;
             self.register(GROUP_SINK, Feed::TobAck, now);
+        }
+        if self.tob.app_unknown
+            && app != crate::wire::order::APP_UNKNOWN
+            && cum >= self.tob.next_deliver
+            && cum <= self.tob.known_end
+        {
+            // Joined: a member's count below `cum`, minus the messages this
+            // process holds between its delivery point and `cum`, numbers
+            // its first delivery (bounded: at most SLOTS numbers).
+            let mut held = 0;
+            for sn in self.tob.next_deliver..cum {
+                held += self.tob_app_messages(sn);
+            }
+            if let Some(base) = app.checked_sub(held) {
+                self.tob.app_next = base;
+                self.tob.app_unknown = false;
+                self.tob.app_mark = (u64::MAX, 0);
+                self.tob_try_deliver();
+            }
         }
         if cum > self.tob.acks[from] {
             self.tob.acks[from] = cum;
@@ -1006,6 +1280,12 @@ impl<
         if self.recovering() {
             return;
         }
+        self.tob.inbox_blocked = false;
+        if self.tob.app_unknown {
+            // Joined: numbering of deliveries not known yet.
+            self.tob_release();
+            return;
+        }
         let end = self.tob.min_ack(self.me).max(self.tob.forced_end);
         while self.tob.next_deliver < end {
             let sn = self.tob.next_deliver;
@@ -1017,45 +1297,52 @@ impl<
                 }
                 break;
             };
-            let Some(p) = self.tob.pendings[slot as usize] else {
+            // The fields delivery needs, not a copy of the whole entry.
+            let Some((complete, kind, handle, origin, counter, total_len)) =
+                self.tob.pendings[slot as usize].as_ref().map(|p| {
+                    (
+                        p.complete,
+                        p.kind,
+                        p.handle,
+                        p.origin,
+                        p.counter,
+                        p.total_len,
+                    )
+                })
+            else {
                 break;
             };
-            if !p.complete {
+            if !complete {
                 if sn < self.tob.forced_end {
                     self.tob.next_deliver += 1;
                     continue;
                 }
                 break;
             }
-            if p.kind == TobKind::App {
-                let Some(h) = p.handle else { break };
-                if !self.inbox.can_fit(1, h.len()) {
-                    break; // resumes from poll_event
+            if kind == TobKind::App || kind == TobKind::Batch {
+                let Some(h) = handle else { break };
+                if !self.tob_deliver_messages(sn, origin, h, kind == TobKind::Batch) {
+                    // Resumes from poll_event once the application made room.
+                    self.tob.inbox_blocked = true;
+                    break;
                 }
-                let sender = self.peers[p.origin as usize].id;
-                let pool = &self.pool;
-                self.inbox
-                    .push_with(EventMeta::Delivered { sn, sender }, h.len(), |b| {
-                        pool.read(h, b);
-                    });
-                self.counters.messages_delivered += 1;
             } else {
                 let mut amount = [0u8; 8];
-                if let Some(h) = p.handle {
+                if let Some(h) = handle {
                     self.pool.read(h, &mut amount);
                 }
                 self.on_bandwidth_request(
-                    p.origin as usize,
-                    p.kind,
-                    p.counter,
+                    origin as usize,
+                    kind,
+                    counter,
                     u64::from_be_bytes(amount),
                 );
             }
-            let o = p.origin as usize;
-            if p.counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000
+            let o = origin as usize;
+            if counter.wrapping_sub(self.tob.next_to_deliver[o]) < 0x8000_0000
                 || self.tob.counters_unknown & (1u64 << o.min(63)) != 0
             {
-                self.tob.next_to_deliver[o] = p.counter.wrapping_add(1);
+                self.tob.next_to_deliver[o] = counter.wrapping_add(1);
                 self.tob.counters_unknown &= !(1u64 << o.min(63));
             }
             if o == self.me {
@@ -1063,7 +1350,7 @@ impl<
                 self.tob.outstanding_bytes = self
                     .tob
                     .outstanding_bytes
-                    .saturating_sub(p.total_len as usize);
+                    .saturating_sub(total_len as usize);
             }
             if let Some(pm) = self.tob.pendings[slot as usize].as_mut() {
                 pm.delivered = true;
@@ -1071,6 +1358,69 @@ impl<
             self.tob.next_deliver += 1;
         }
         self.tob_release();
+    }
+
+    /// Delivers the application message numbered `sn`, or the messages of
+    /// the batch numbered `sn` (from where an earlier call stopped), one
+    /// event each with consecutive numbers. False when the inbox filled
+    /// first: `poll_event` resumes it. A batch whose framing is broken (only
+    /// a faulty origin makes one) has its remaining messages counted but not
+    /// delivered, the same at every process, so that numbers stay consistent.
+    fn tob_deliver_messages(&mut self, sn: u64, origin: u8, h: Handle, batch: bool) -> bool {
+        let mut cur = self.pool.cursor(h);
+        let (count, mut off, mut done) = if !batch {
+            (1, 0, 0)
+        } else if self.tob.batch_pos.0 == sn {
+            (
+                self.tob_batch_count(h),
+                self.tob.batch_pos.1 as usize,
+                self.tob.batch_pos.2,
+            )
+        } else {
+            (self.tob_batch_count(h), 2, 0)
+        };
+        let sender = self.peers[origin as usize].id;
+        while done < count {
+            let (start, len) = if batch {
+                let mut l = [0u8; 2];
+                if self.pool.read_at(h, &mut cur, off, &mut l) < 2 {
+                    (usize::MAX, 0)
+                } else {
+                    (off + 2, usize::from(u16::from_be_bytes(l)))
+                }
+            } else {
+                (0, h.len())
+            };
+            if start.saturating_add(len) > h.len() {
+                self.tob.app_next += u64::from(count - done);
+                break;
+            }
+            if !self.inbox.can_fit(1, len) {
+                self.tob.batch_pos = (sn, off as u32, done);
+                return false;
+            }
+            let pool = &self.pool;
+            let app_sn = self.tob.app_next;
+            self.inbox
+                .push_with(EventMeta::Delivered { sn: app_sn, sender }, len, |b| {
+                    pool.read_at(h, &mut cur, start, b);
+                });
+            self.tob.app_next += 1;
+            self.counters.messages_delivered += 1;
+            done += 1;
+            off = start + len;
+        }
+        self.tob.batch_pos = (u64::MAX, 0, 0);
+        true
+    }
+
+    /// The count at the head of a batch.
+    fn tob_batch_count(&self, h: Handle) -> u16 {
+        let mut c = [0u8; 2];
+        if self.pool.read(h, &mut c) < 2 {
+            return 0; // too short for a count: nothing in it
+        }
+        u16::from_be_bytes(c)
     }
 
     /// Frees delivered messages every member acknowledged.
@@ -1083,7 +1433,9 @@ impl<
         while self.tob.retained_from < stable {
             let sn = self.tob.retained_from;
             if let Some(slot) = self.tob.ring_slot(sn) {
-                let len = self.tob.pendings[slot as usize].map_or(0, |p| p.total_len as usize);
+                let len = self.tob.pendings[slot as usize]
+                    .as_ref()
+                    .map_or(0, |p| p.total_len as usize);
                 self.tob.ordered_bytes = self.tob.ordered_bytes.saturating_sub(len);
                 self.tob_free(slot);
             }
@@ -1124,21 +1476,25 @@ impl<
 
     /// Returns a pending entry's storage.
     pub(crate) fn tob_free(&mut self, slot: u16) {
-        let Some(p) = self.tob.pendings[slot as usize].take() else {
+        // The fields freeing needs, then the entry goes (no copy of it).
+        let Some((handle, tx, o, counter)) = self.tob.pendings[slot as usize]
+            .as_ref()
+            .map(|p| (p.handle, p.tx, p.origin as usize, p.counter))
+        else {
             return;
         };
-        if let Some(h) = p.handle {
+        self.tob.pendings[slot as usize] = None;
+        if let Some(h) = handle {
             let bytes = Pool::<BLOCKS>::blocks_for(h.len()) * crate::pool::BLOCK_LEN;
-            if p.tx {
+            if tx {
                 self.tx_pool_bytes = self.tx_pool_bytes.saturating_sub(bytes);
             } else {
                 self.rx_tob_bytes = self.rx_tob_bytes.saturating_sub(bytes);
             }
             self.pool.free(h);
         }
-        let o = p.origin as usize;
-        if self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] == slot {
-            self.tob.by_origin[o][p.counter as usize % PER_ORIGIN] = NONE;
+        if self.tob.by_origin[o][counter as usize % PER_ORIGIN] == slot {
+            self.tob.by_origin[o][counter as usize % PER_ORIGIN] = NONE;
         }
         let _ = self.tob.free.push(slot);
     }
@@ -1150,6 +1506,10 @@ impl<
         if self.recovering() || self.tob.excluded {
             return;
         }
+        if self.tob_stage_len > 0 {
+            // A batch a host left gathering without pulling datagrams.
+            self.tob_flush_stage(now);
+        }
         // Own messages the sequencer has not numbered within a retransmission
         // timeout of their last transmission: send again.
         let me = self.me;
@@ -1158,7 +1518,7 @@ impl<
         let mut c = start;
         while c != self.tob.my_counter {
             if let Some(slot) = self.tob.slot_of(me as u8, c) {
-                let due = self.tob.pendings[slot as usize].is_some_and(|p| {
+                let due = self.tob.pendings[slot as usize].as_ref().is_some_and(|p| {
                     p.sn.is_none()
                         && !p.queued
                         && (p.sent_at == Instant::MAX || now.saturating_since(p.sent_at) >= rto)
@@ -1328,5 +1688,62 @@ impl<
             return Pulled::Partial;
         }
         Pulled::Done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    type One = Node<2, 16, 32, 256, 4096, 1500>;
+
+    /// A view of one process: what it broadcasts is ordered and delivered
+    /// at once. Stores `raw` as a batch of its own, then broadcasts `after`;
+    /// returns the `(sn, payload)` of every delivery.
+    fn deliver_raw_batch(raw: &[u8], after: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let members = [NodeId(0)];
+        let c = Config::new(NodeId(0), &members);
+        let mut n = std::boxed::Box::new(One::new(&c, Instant::ZERO).expect("valid config"));
+        let now = Instant::from_micros(1);
+        assert!(n.tob_store_own(now, TobKind::Batch, raw, false).is_some());
+        n.broadcast(now, after).expect("room");
+        let mut out = Vec::new();
+        while let Some(ev) = n.poll_event() {
+            if let Event::Delivered { sn, payload, .. } = ev {
+                out.push((sn, payload.to_vec()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_batch_is_delivered_as_one_event_per_message_with_consecutive_numbers() {
+        let raw = [0, 3, 0, 1, b'a', 0, 0, 0, 2, b'b', b'c'];
+        let got = deliver_raw_batch(&raw, b"z");
+        let want: Vec<(u64, Vec<u8>)> = vec![
+            (0, b"a".to_vec()),
+            (1, Vec::new()),
+            (2, b"bc".to_vec()),
+            (3, b"z".to_vec()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    /// A batch whose framing breaks (only a faulty origin makes one) is
+    /// delivered up to the break, and its count still numbers what follows,
+    /// so every process that holds the same bytes numbers the same way.
+    #[test]
+    fn a_broken_batch_keeps_the_numbering_and_does_not_panic() {
+        // Count 3, one message, then a length that runs past the end.
+        let raw = [0, 3, 0, 1, b'a', 0, 9, b'x'];
+        assert_eq!(
+            deliver_raw_batch(&raw, b"z"),
+            vec![(0, b"a".to_vec()), (3, b"z".to_vec())]
+        );
+        // A batch too short for its count.
+        assert_eq!(deliver_raw_batch(&[7], b"z"), vec![(0, b"z".to_vec())]);
+        assert_eq!(deliver_raw_batch(&[], b"z"), vec![(0, b"z".to_vec())]);
     }
 }

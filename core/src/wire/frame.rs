@@ -140,7 +140,33 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn try_records(&self) -> RecordIter<'_> {
         RecordIter::new(self.records_bytes())
     }
+
+    /// The raw records (kind and body) of a checked frame, without parsing
+    /// their bodies: for a pass that looks at a few kinds only (the receive
+    /// path reserves inbox room for data before applying anything, and a
+    /// checked frame was parsed once already). Stops at a truncated record.
+    pub fn record_views(&self) -> RecordViews<'_> {
+        RecordViews(self.records_bytes())
+    }
 }
+
+/// Iterator over a frame's raw records (see [`Frame::record_views`]).
+#[derive(Clone, Debug)]
+pub struct RecordViews<'a>(&'a [u8]);
+
+impl<'a> Iterator for RecordViews<'a> {
+    type Item = RecordView<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let kind = *self.0.first()?;
+        let end = RECORD_HEADER_LEN + usize::from(be_u16(self.0, 1)?);
+        let body = self.0.get(RECORD_HEADER_LEN..end)?;
+        self.0 = self.0.get(end..).unwrap_or(&[]);
+        Some(RecordView { kind, body })
+    }
+}
+
+impl core::iter::FusedIterator for RecordViews<'_> {}
 
 /// The parsed frame header.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -793,6 +819,34 @@ mod tests {
             Frame::new_checked(&logical[..]).map(|_| ()),
             Err(Error::UnknownRecord(0x7e))
         );
+    }
+
+    #[test]
+    fn record_views_walk_kinds_and_bodies_without_parsing() {
+        let mut logical = raw_header(MAGIC, 1, 0);
+        logical.extend(raw_record(0x03, &[1; 12]));
+        logical.extend(raw_record(0x7e, &[2, 3]));
+        logical.extend(raw_record(0x10, &[]));
+        // A record header announcing more than is left: the walk stops.
+        logical.extend([0x03, 0x00, 0x09, 4]);
+        let f = Frame::new_unchecked(&logical[..]);
+        let got: Vec<(u8, Vec<u8>)> = f
+            .record_views()
+            .map(|v| (v.kind, v.body.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0x03, vec![1; 12]), (0x7e, vec![2, 3]), (0x10, vec![])]
+        );
+        // On a checked frame it sees what the parsing walk sees.
+        let mut ok = raw_header(MAGIC, 1, 0);
+        ok.extend(raw_record(0x03, &[0; 12]));
+        ok.extend(raw_record(0x03, &[5; 12]));
+        let f = Frame::new_checked(&ok[..]).unwrap();
+        assert_eq!(f.record_views().count(), f.records().count());
+        assert!(f
+            .record_views()
+            .all(|v| v.kind == 0x03 && v.body.len() == 12));
     }
 
     fn schema() -> impl Strategy<Value = Integrity> {

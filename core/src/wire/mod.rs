@@ -114,7 +114,9 @@ pub mod multicast;
 pub mod order;
 mod record;
 
-pub use frame::{decode, decode_in_place, Frame, FrameWriter, Header, RecordIter, Records};
+pub use frame::{
+    decode, decode_in_place, Frame, FrameWriter, Header, RecordIter, RecordViews, Records,
+};
 pub use integrity::{koopman_to_normal, Integrity, CRC_24_HD6, KOOPMAN_HD6, KOOPMAN_HD8};
 pub use order::{IdEntry, IdList, MemberList};
 pub use record::{

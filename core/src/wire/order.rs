@@ -3,7 +3,8 @@
 //! ```text
 //! 0x10 TobData      origin u16 | counter u32 | kind u8 | total_len u32 | offset u32 | bytes[..]
 //! 0x11 TobOrder     view u32 | first_sn u64 | ids[7·n]            (sequencer's ACK(id, sn), batched)
-//! 0x12 TobAck       view u32 | cum u64 | stable u64               (holds data+order of every sn < cum)
+//! 0x12 TobAck       view u32 | cum u64 | stable u64 | app u64     (holds data+order of every sn < cum;
+//!                                                                  app: application messages below cum)
 //! 0x13 TobNack      view u32 | from_sn u64 | to_sn u64            (ask the sequencer for [from, to))
 //! 0x14 ViewChange   vid u32 | base u32 | members[2·n]              (coordinator's proposal)
 //! 0x15 Recover      vid u32 | deliver_from u64 | order_end u64 | pending_total u32
@@ -59,6 +60,11 @@ pub const KIND_LEAVE: u8 = 0x1D;
 
 /// Fixed part of a `TobData` body.
 pub const TOB_DATA_HEADER_LEN: usize = 15;
+/// Body of a `TobAck`.
+pub const TOB_ACK_LEN: usize = 28;
+/// `TobAck::app` of a process that does not know its application count yet
+/// (it just joined).
+pub const APP_UNKNOWN: u64 = u64::MAX;
 /// Fixed part of a `TobOrder` body.
 pub const TOB_ORDER_HEADER_LEN: usize = 12;
 /// Fixed part of a `Recover` body (the accepted value's members follow it).
@@ -209,11 +215,12 @@ pub(super) fn parse(kind: u8, body: &[u8]) -> Option<Result<super::RecordRepr<'_
             })
         }
         KIND_TOB_ACK => {
-            exact(20)?;
+            exact(TOB_ACK_LEN)?;
             Ok(R::TobAck {
                 view: be_u32(body, 0).ok_or(bad)?,
                 cum: be_u64(body, 4).ok_or(bad)?,
                 stable: be_u64(body, 12).ok_or(bad)?,
+                app: be_u64(body, 20).ok_or(bad)?,
             })
         }
         KIND_TOB_NACK => {
@@ -340,7 +347,7 @@ pub(super) const fn body_len(r: &super::RecordRepr<'_>) -> Option<usize> {
     Some(match r {
         R::TobData { bytes, .. } => TOB_DATA_HEADER_LEN.saturating_add(bytes.len()),
         R::TobOrder { ids, .. } => TOB_ORDER_HEADER_LEN.saturating_add(ids.0.len()),
-        R::TobAck { .. } => 20,
+        R::TobAck { .. } => TOB_ACK_LEN,
         R::TobNack { .. } => 20,
         R::ViewChange { members, .. } => 8usize.saturating_add(members.0.len()),
         R::ViewInstalled { members, .. } => 4usize.saturating_add(members.0.len()),
@@ -386,10 +393,16 @@ pub(super) fn emit_body(r: &super::RecordRepr<'_>, body: &mut [u8]) -> bool {
             w.put(&first_sn.to_be_bytes());
             w.put(ids.0);
         }
-        R::TobAck { view, cum, stable } => {
+        R::TobAck {
+            view,
+            cum,
+            stable,
+            app,
+        } => {
             w.put(&view.to_be_bytes());
             w.put(&cum.to_be_bytes());
             w.put(&stable.to_be_bytes());
+            w.put(&app.to_be_bytes());
         }
         R::TobNack {
             view,

@@ -166,6 +166,11 @@ pub enum RecordRepr<'a> {
         /// The smallest ACK the sender has from the view: below `cum`, it
         /// waits for others' ACKs (a receiver whose ACK is higher answers).
         stable: u64,
+        /// Application messages in the numbers below `cum` (batches count
+        /// their messages): how a process that joined learns the numbering
+        /// of `Delivered` events; [`super::order::APP_UNKNOWN`] when the
+        /// sender does not know it yet.
+        app: u64,
     },
     /// Request to the sequencer: resend order and data for `[from_sn, to_sn)`.
     TobNack {
@@ -588,6 +593,7 @@ pub(crate) fn sample_repr(
             view: group,
             cum: a,
             stable: a >> 1,
+            app: a >> 2,
         },
         6 => RecordRepr::TobNack {
             view: group,
