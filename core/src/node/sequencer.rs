@@ -758,6 +758,11 @@ impl<
         if p.queued || !p.complete {
             return;
         }
+        if self.tob.view & !(1u64 << self.me.min(63)) == 0 {
+            // Alone in the view: no DATA to send, so nothing for the
+            // sequencer's own numbering to wait for (`tob_try_order`).
+            return;
+        }
         let Some(h) = p.handle else { return };
         p.queued = true;
         p.sent = 0;
