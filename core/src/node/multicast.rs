@@ -39,6 +39,11 @@ impl<
         const RING: usize,
     > Node<SINKS, QUEUE, SLOTS, BLOCKS, INBOX, MTU, GROUPS, RING>
 {
+    /// Whether this node type has QSM capacity. Without it (`GROUPS` or
+    /// `RING` 0) the entry points below return at once, so the compiler
+    /// drops QSM's code from the binary (≈ 8 KiB of a firmware's flash).
+    const HAS_QSM: bool = GROUPS > 0 && RING > 0;
+
     /// Installs a CMS view (QSM §3): the regions this node is a member of
     /// or sends to, and the groups (each spanning some of `regions`, by
     /// bit mask). `groups` must be sorted by id, strictly increasing, at
@@ -60,6 +65,11 @@ impl<
         groups: &[GroupView],
     ) -> Result<(), Error> {
         self.now = self.now.max(now);
+        if !Self::HAS_QSM {
+            return Err(Error::InvalidConfig(
+                "install_groups: this build has no QSM capacity (GROUPS, RING)",
+            ));
+        }
         if self.qsm.is_active() && epoch <= self.qsm.epoch {
             return Err(Error::InvalidConfig("install_groups: epoch must grow"));
         }
@@ -262,6 +272,9 @@ impl<
         payload: &[u8],
     ) -> Result<u32, Error> {
         self.now = self.now.max(now);
+        if !Self::HAS_QSM {
+            return Err(Error::UnknownGroup);
+        }
         let gi = self.qsm.group_index(group).ok_or(Error::UnknownGroup)?;
         if payload.len() > self.max_multicast_payload() {
             return Err(Error::Oversized);
@@ -425,12 +438,18 @@ impl<
 
     /// The next QSM alarm.
     pub(crate) fn qsm_deadline(&self) -> Option<Instant> {
+        if !Self::HAS_QSM {
+            return None;
+        }
         self.qsm.next_tick
     }
 
     /// Periodic work: region leaders release tokens; senders re-multicast
     /// a tail nobody acknowledged seeing.
     pub(crate) fn qsm_tick(&mut self, now: Instant) {
+        if !Self::HAS_QSM {
+            return;
+        }
         let Some(t) = self.qsm.next_tick else {
             return;
         };
@@ -820,6 +839,9 @@ impl<
     /// Pulls the region sink's feed: re-multicasts first, then new messages,
     /// as many as fit (messages of every group of the region share the datagram).
     pub(crate) fn pull_qsm_data(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        if !Self::HAS_QSM {
+            return Pulled::Done;
+        }
         let Some(r) = self
             .qsm
             .region_sink
@@ -883,6 +905,9 @@ impl<
 
     /// Pulls tokens and acknowledgements queued for sink `s`.
     pub(crate) fn pull_qsm_control(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        if !Self::HAS_QSM {
+            return Pulled::Done;
+        }
         let mut wrote = 0u32;
         while let Some(work) = self.qsm.control.get(s).and_then(|q| q.front().copied()) {
             let ok = match work {
@@ -988,6 +1013,9 @@ impl<
 
     /// Pulls requests and forwards queued for sink `s`.
     pub(crate) fn pull_qsm_recovery(&mut self, s: usize, w: &mut FrameWriter<'_>) -> Pulled {
+        if !Self::HAS_QSM {
+            return Pulled::Done;
+        }
         let mut wrote = 0u32;
         while let Some(work) = self.qsm.recovery.get(s).and_then(|q| q.front().copied()) {
             let ok = match work {
@@ -1060,7 +1088,7 @@ impl<
 
     /// Applies a QSM record from `from`.
     pub(crate) fn qsm_apply(&mut self, now: Instant, from: NodeId, rec: RecordRepr<'_>) {
-        if !self.qsm.is_active() {
+        if !Self::HAS_QSM || !self.qsm.is_active() {
             return;
         }
         match rec {
@@ -1215,6 +1243,9 @@ impl<
     /// Delivers what is contiguous, in stream order, while the inbox has
     /// room; a holder keeps its copy for recovery, others free it.
     pub(crate) fn qsm_try_deliver(&mut self) {
+        if !Self::HAS_QSM {
+            return;
+        }
         for i in 0..self.qsm.streams.len() {
             let (r, sender) = (
                 usize::from(self.qsm.streams[i].region),
