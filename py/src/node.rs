@@ -286,7 +286,10 @@ impl PyNode {
 
     /// Uniform total order broadcast of ``payload``. Returns the message's
     /// per-sender counter, or ``None`` when the core is full (backpressure:
-    /// retry after some deliveries).
+    /// retry after some deliveries). While this node's previous message
+    /// still waits unsent, small messages (up to 4 KiB together) join a
+    /// batch that takes one slot of ``window``; each keeps its own counter
+    /// and is delivered as an event of its own.
     #[pyo3(signature = (payload, now_ms=None))]
     fn broadcast(
         &mut self,
@@ -350,7 +353,8 @@ impl PyNode {
         }
     }
 
-    /// The next event as a dict (``type``: ``delivered`` with ``sn``,
+    /// The next event as a dict (``type``: ``delivered`` with ``sn`` (the
+    /// application message's position in the total order, consecutive),
     /// ``sender``, ``payload``; ``view_changed`` with ``view_id``,
     /// ``members``; ``suspected`` with ``suspect``; ``excluded``;
     /// ``bandwidth_changed`` with ``current_mbps``; ``received`` with

@@ -1486,7 +1486,9 @@ impl Simulation {
     }
 
     /// ``node``'s deliveries with details: a list of dicts with ``time_ms``,
-    /// ``sn`` (global sequence number), ``sender``, ``counter`` (the sender's
+    /// ``sn`` (position in the total order: application messages numbered
+    /// consecutively from 0, the same at every node; bandwidth requests and
+    /// view changes take no number), ``sender``, ``counter`` (the sender's
     /// broadcast counter), ``payload`` and ``broadcast_ms`` (when the
     /// sender's core accepted it; ``queued_ms``: when ``broadcast`` asked
     /// for it), so ``time_ms - broadcast_ms`` is the broadcast-to-delivery

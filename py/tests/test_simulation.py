@@ -189,6 +189,27 @@ def test_bandwidth_allocation_through_the_total_order():
     assert "bandwidth_changed" in kinds
 
 
+def test_sn_counts_application_messages_only():
+    # Delivered sn numbers application messages: consecutive from 0 and the
+    # same at every node, although two bandwidth requests are ordered through
+    # the total order, small broadcasts are batched and a crash changes the
+    # view.
+    sim = Simulation(4, 7, bandwidth_mbps=100, link_capacity_mbps=100, loss=0.02)
+    sim.increase_bw(0, 40, at_ms=1)
+    sim.increase_bw(1, 30, at_ms=1)
+    for node in range(4):
+        for k in range(50):
+            sim.broadcast(node, b"%d/%02d" % (node, k), at_ms=2)
+    sim.crash(3, at_ms=20)
+    sim.run(3000)
+    assert sim.check()["ok"]
+    assert (sim.current_bw(0), sim.current_bw(1)) == (40.0, 30.0)
+    assert sim.stats()["view_changes"] > 0
+    logs = [[(d["sn"], d["sender"], d["counter"]) for d in sim.delivery_log(n)] for n in range(3)]
+    assert logs[0] == logs[1] == logs[2] and len(logs[0]) == 200
+    assert [sn for sn, _, _ in logs[0]] == list(range(200))
+
+
 def test_one_node_delivers_its_own():
     sim = Simulation(1, 0)
     sim.broadcast(0, b"alone")
