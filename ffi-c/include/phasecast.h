@@ -47,7 +47,7 @@
  * Version of this ABI; bumped on every incompatible change of a type or
  * function. Compare with `phasecast_abi_version()` at run time.
  */
-#define PHASECAST_ABI_VERSION 3
+#define PHASECAST_ABI_VERSION 4
 
 /**
  * Largest cluster (member ids per configuration).
@@ -496,6 +496,48 @@ typedef struct phasecast_config {
    * Horizon of `PHASECAST_AGGREGATION_HORIZON`, µs (ignored otherwise).
    */
   uint64_t aggregation_horizon_us;
+  /**
+   * Largest batch of small total-order broadcasts gathered while this
+   * node's previous one still waits unsent (FastCast §3.5), bytes; each
+   * message is still delivered as an event of its own. Default 4096;
+   * 0 turns batching off.
+   */
+  size_t tob_batch;
+  /**
+   * QSM: largest partition (token ring) of a region, default 25.
+   */
+  size_t qsm_partition_size;
+  /**
+   * QSM: missing ranges per sender a token carries (`k`), default 4.
+   */
+  size_t qsm_ranges;
+  /**
+   * QSM: period of token release, µs (default 1 s, as QSM).
+   */
+  uint64_t qsm_token_period_us;
+  /**
+   * QSM: nodes per partition caching each message (at most 5).
+   */
+  size_t qsm_replication;
+  /**
+   * QSM: unacknowledged multicasts a sender may have per region (flow
+   * control; at most the node's ring capacity).
+   */
+  uint32_t qsm_window;
+  /**
+   * QSM: recovery requests a member sends per token visit.
+   */
+  uint32_t qsm_requests_per_visit;
+  /**
+   * QSM: token periods of silence before a ring member is skipped and
+   * its token regenerated (at least 1).
+   */
+  uint32_t qsm_suspect_after;
+  /**
+   * QSM: the shortest such silence, µs (default 2 s: a live member that
+   * pauses must not be skipped).
+   */
+  uint64_t qsm_suspect_min_us;
 } phasecast_config;
 
 /**

@@ -15,6 +15,7 @@ use core::ffi::{c_char, c_void};
 use phasecast_core::counters::Counters;
 use phasecast_core::feed::Class;
 use phasecast_core::node::{RateLimit, Scheduling, ViewPolicy};
+use phasecast_core::qsm::QsmConfig;
 use phasecast_core::{
     nb, Aggregation, Config, Destination, Duration, Event, GroupId, Instant, Integrity, NodeId,
     SendOptions,
@@ -304,6 +305,15 @@ pub unsafe extern "C" fn phasecast_config_init(
             link_capacity: 0,
             aggregation: PHASECAST_AGGREGATION_OMAHA,
             aggregation_horizon_us: 0,
+            tob_batch: d.tob_batch,
+            qsm_partition_size: d.qsm.partition_size,
+            qsm_ranges: d.qsm.ranges,
+            qsm_token_period_us: d.qsm.token_period.as_micros(),
+            qsm_replication: d.qsm.replication,
+            qsm_window: d.qsm.window,
+            qsm_requests_per_visit: d.qsm.requests_per_visit,
+            qsm_suspect_after: d.qsm.suspect_after,
+            qsm_suspect_min_us: d.qsm.suspect_min.as_micros(),
         };
         // SAFETY: checked non-null; per the contract.
         unsafe { put(cfg, c) };
@@ -393,6 +403,17 @@ fn core_config<'a>(c: &phasecast_config, members: &'a [NodeId]) -> Result<Config
         },
         PHASECAST_AGGREGATION_CRITICALITY => Aggregation::Criticality,
         _ => return Err(invalid("aggregation: one of PHASECAST_AGGREGATION_*")),
+    };
+    cfg.tob_batch = c.tob_batch;
+    cfg.qsm = QsmConfig {
+        partition_size: c.qsm_partition_size,
+        ranges: c.qsm_ranges,
+        token_period: Duration::from_micros(c.qsm_token_period_us),
+        replication: c.qsm_replication,
+        window: c.qsm_window,
+        requests_per_visit: c.qsm_requests_per_visit,
+        suspect_after: c.qsm_suspect_after,
+        suspect_min: Duration::from_micros(c.qsm_suspect_min_us),
     };
     Ok(cfg)
 }

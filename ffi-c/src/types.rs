@@ -64,7 +64,7 @@ pub enum phasecast_status {
 
 /// Version of this ABI; bumped on every incompatible change of a type or
 /// function. Compare with `phasecast_abi_version()` at run time.
-pub const PHASECAST_ABI_VERSION: u32 = 3;
+pub const PHASECAST_ABI_VERSION: u32 = 4;
 
 /// Largest cluster (member ids per configuration).
 pub const PHASECAST_MAX_MEMBERS: usize = 64;
@@ -203,6 +203,30 @@ pub struct phasecast_config {
     pub aggregation: u32,
     /// Horizon of `PHASECAST_AGGREGATION_HORIZON`, µs (ignored otherwise).
     pub aggregation_horizon_us: u64,
+    /// Largest batch of small total-order broadcasts gathered while this
+    /// node's previous one still waits unsent (FastCast §3.5), bytes; each
+    /// message is still delivered as an event of its own. Default 4096;
+    /// 0 turns batching off.
+    pub tob_batch: usize,
+    /// QSM: largest partition (token ring) of a region, default 25.
+    pub qsm_partition_size: usize,
+    /// QSM: missing ranges per sender a token carries (`k`), default 4.
+    pub qsm_ranges: usize,
+    /// QSM: period of token release, µs (default 1 s, as QSM).
+    pub qsm_token_period_us: u64,
+    /// QSM: nodes per partition caching each message (at most 5).
+    pub qsm_replication: usize,
+    /// QSM: unacknowledged multicasts a sender may have per region (flow
+    /// control; at most the node's ring capacity).
+    pub qsm_window: u32,
+    /// QSM: recovery requests a member sends per token visit.
+    pub qsm_requests_per_visit: u32,
+    /// QSM: token periods of silence before a ring member is skipped and
+    /// its token regenerated (at least 1).
+    pub qsm_suspect_after: u32,
+    /// QSM: the shortest such silence, µs (default 2 s: a live member that
+    /// pauses must not be skipped).
+    pub qsm_suspect_min_us: u64,
 }
 
 /// Where a datagram goes or a message is sent.

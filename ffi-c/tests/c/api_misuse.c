@@ -136,7 +136,20 @@ static void bad_configs(void) {
     BAD(c.max_message = 0, PHASECAST_ERR_INVALID_ARGUMENT);
     BAD(c.max_message = (size_t)1 << 30, PHASECAST_ERR_INVALID_ARGUMENT);
     BAD((c.rate_bytes_per_s = 0, c.rate_burst = 10), PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_partition_size = 0, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_ranges = 0, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_ranges = 1000, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_token_period_us = 0, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_replication = 0, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_replication = 6, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_window = 0, PHASECAST_ERR_INVALID_ARGUMENT);
+    BAD(c.qsm_suspect_after = 0, PHASECAST_ERR_INVALID_ARGUMENT);
 #undef BAD
+    /* The defaults of the core: batching on, QSM as the paper ran it. */
+    c = config(10);
+    CHECK(c.tob_batch == 4096 && c.qsm_partition_size == 25 && c.qsm_ranges == 4);
+    CHECK(c.qsm_token_period_us == 1000000 && c.qsm_replication == 5 && c.qsm_window >= 1);
+    CHECK(c.qsm_suspect_after >= 1 && c.qsm_suspect_min_us >= c.qsm_token_period_us);
     /* Every other integrity schema and policy is accepted. */
     c = config(10);
     c.integrity = PHASECAST_INTEGRITY_CHUNK_HD8;
@@ -147,6 +160,9 @@ static void bad_configs(void) {
     c.rate_bytes_per_s = 1000000;
     c.rate_burst = 10000;
     c.window_bytes = 100000;
+    c.tob_batch = 0;
+    c.qsm_token_period_us = 20000;
+    c.qsm_partition_size = 3;
     EXPECT(phasecast_node_create(&c, 0, &n), PHASECAST_OK);
     EXPECT(phasecast_node_destroy(&n), PHASECAST_OK);
     CHECK(n == NULL);
@@ -230,11 +246,30 @@ static void bad_calls(void) {
     while ((s = phasecast_node_broadcast(n, 1, buf, 8, &id)) == PHASECAST_OK)
         ok++;
     CHECK(s == PHASECAST_FULL);
-    CHECK(ok == (int)cfg.tob_window);
+    /* Batching (default): small broadcasts made while the previous one
+     * waits unsent share ordering units, so more than the window's count of
+     * messages is accepted before the byte budget answers FULL. */
+    CHECK(ok > (int)cfg.tob_window);
     phasecast_tob_status ts;
     EXPECT(phasecast_node_tob_status(n, &ts), PHASECAST_OK);
-    CHECK(ts.outstanding == cfg.tob_window);
+    CHECK(ts.outstanding >= 1 && ts.outstanding <= cfg.tob_window);
     CHECK(id.sender == 10 && id.counter == (uint32_t)ok - 1);
+    EXPECT(phasecast_node_broadcast(n, 1, buf, 8, &id), PHASECAST_FULL);
+    CHECK(id.counter == (uint32_t)ok - 1); /* FULL changed nothing */
+    {
+        /* Without batching the window counts messages. */
+        phasecast_config nb = config(10);
+        phasecast_node *m = NULL;
+        nb.tob_batch = 0;
+        EXPECT(phasecast_node_create(&nb, 1, &m), PHASECAST_OK);
+        int k = 0;
+        while ((s = phasecast_node_broadcast(m, 1, buf, 8, &id)) == PHASECAST_OK)
+            k++;
+        CHECK(s == PHASECAST_FULL && k == (int)nb.tob_window);
+        EXPECT(phasecast_node_tob_status(m, &ts), PHASECAST_OK);
+        CHECK(ts.outstanding == nb.tob_window);
+        EXPECT(phasecast_node_destroy(&m), PHASECAST_OK);
+    }
     phasecast_view v;
     EXPECT(phasecast_node_view(n, &v), PHASECAST_OK);
     CHECK(v.member_count == 3 && v.members[0] == 10 && v.members[2] == 30);
