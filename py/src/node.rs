@@ -143,7 +143,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (id, members, *, mtu=None, seed=None, incarnation=None, join=false, heartbeat_ms=Some(20.0), fd_timeout_ms=Some(300.0), rto_ms=10.0, window=None, link_capacity_mbps=None, view_policy="primary_partition", max_message=None))]
+    #[pyo3(signature = (id, members, *, mtu=None, seed=None, incarnation=None, join=false, heartbeat_ms=Some(20.0), fd_timeout_ms=Some(300.0), rto_ms=10.0, window=None, link_capacity_mbps=None, view_policy="primary_partition", max_message=None, tob_batch=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -160,6 +160,7 @@ impl PyNode {
         link_capacity_mbps: Option<f64>,
         view_policy: &str,
         max_message: Option<&Bound<'_, PyAny>>,
+        tob_batch: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let me = Self::peer("id", id)?;
         if members.is_instance_of::<pyo3::types::PyString>() {
@@ -231,6 +232,7 @@ impl PyNode {
             }
         };
         let max_message = args::opt_count("max_message", max_message, 65536, 1, 1 << 20)? as usize;
+        let tob_batch = args::opt_count("tob_batch", tob_batch, 4096, 0, 1 << 20)? as usize;
         let members_c = ids.clone();
         let built = py.detach(move || {
             on_big_stack(move || {
@@ -247,6 +249,7 @@ impl PyNode {
                 c.link_capacity = link_capacity;
                 c.view_policy = view_policy;
                 c.max_message = max_message;
+                c.tob_batch = tob_batch;
                 HostNode::new(&c, Instant::ZERO).map(Box::new)
             })
         })?;

@@ -47,6 +47,8 @@ from phasecast import MAX_NODES, MAX_SIM_MTU, Simulation
         (dict(max_message=3), ValueError),
         (dict(aggregation="sometimes"), ValueError),
         (dict(aggregation="horizon", horizon_ms=-1), ValueError),
+        (dict(tob_batch=-1), ValueError),
+        (dict(tob_batch="4k"), TypeError),
     ],
 )
 def test_bad_constructor_arguments(kwargs, exc):

@@ -82,6 +82,16 @@ def test_small_broadcasts_under_contention_are_batched():
     assert log == [k]
 
 
+def test_batching_off_makes_the_window_count_messages():
+    # tob_batch=0: every broadcast is its own ordering unit, so the window
+    # of 2 refuses the third small message at once.
+    nodes = [Node(i, [0, 1], window=2, tob_batch=0, heartbeat_ms=None, fd_timeout_ms=None) for i in (0, 1)]
+    got = [nodes[0].broadcast(b"x" * 10, now_ms=1.0) for _ in range(5)]
+    assert got == [0, 1, None, None, None]
+    log = [e["sn"] for e in pump(nodes, 1.0)[1] if e["type"] == "delivered"]
+    assert log == [0, 1]
+
+
 def test_node_clock_and_timeouts():
     a = Node(0, [0, 1])
     assert a.now_ms() >= 0.0
@@ -104,6 +114,7 @@ def test_node_clock_and_timeouts():
         (dict(id=0, members=list(range(64))), ValueError),
         (dict(id=0, members=[0, 1], view_policy="x"), ValueError),
         (dict(id="a", members=[0, 1]), TypeError),
+        (dict(id=0, members=[0, 1], tob_batch=-5), ValueError),
     ],
 )
 def test_bad_node_arguments(kwargs, exc):

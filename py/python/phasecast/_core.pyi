@@ -39,6 +39,7 @@ class Simulation:
         max_message: int = 65536,
         aggregation: str = "omaha",
         horizon_ms: float = 10.0,
+        tob_batch: int = 4096,
     ) -> None: ...
     @property
     def nodes(self) -> int: ...
@@ -155,6 +156,7 @@ class Node:
         link_capacity_mbps: Optional[float] = None,
         view_policy: str = "primary_partition",
         max_message: int = 65536,
+        tob_batch: int = 4096,
     ) -> None: ...
     @property
     def id(self) -> int: ...
