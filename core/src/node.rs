@@ -1854,7 +1854,12 @@ impl<
             if self.tob.inbox_blocked && self.inbox.is_empty() {
                 self.tob_try_deliver();
             }
-            if self.qsm.is_active() {
+            // QSM takes freed room only while total order does not wait for
+            // it: otherwise a QSM backlog refilling every freed entry would
+            // keep the inbox from emptying and starve total order. Total
+            // order's backlog is bounded by its window, so QSM waits at most
+            // that long.
+            if self.qsm.is_active() && !self.tob.inbox_blocked {
                 self.qsm_try_deliver();
             }
         }

@@ -711,3 +711,43 @@ fn without_contention_broadcasts_are_sent_at_once() {
     assert_eq!(units_on, 3 * u64::from(per_node));
     assert_eq!(units_off, units_on);
 }
+
+/// A broadcast refused as `Full` while a batch is being gathered changes
+/// nothing, also when it would first have flushed a full batch (the byte
+/// budget is checked before the flush).
+#[test]
+fn full_while_batching_changes_nothing() {
+    let ms = members(3);
+    let mut c = Config::new(ms[0], &ms);
+    c.mtu = 1400;
+    c.tob_window = 128;
+    c.tob_batch = 4096;
+    let mut n = Box::new(Tob3::new(&c, Instant::ZERO).expect("valid config"));
+    let now = Instant::from_micros(1);
+    let mut accepted = 0u32;
+    // Nothing is transmitted: the first message waits unsent, so every
+    // later one is batched until the byte budget answers `Full`.
+    loop {
+        match n.broadcast(now, &[accepted as u8; 200]) {
+            Ok(id) => assert_eq!(id.counter, accepted),
+            Err(phasecast_core::Error::Full) => break,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        accepted += 1;
+        assert!(accepted < 10_000, "never Full");
+    }
+    assert!(accepted > 2, "batched beyond the first: {accepted}");
+    let before = (n.tob_status(), n.counters().messages_accepted);
+    for len in [200, 1000, 4000] {
+        assert_eq!(
+            n.broadcast(now, &vec![9u8; len]),
+            Err(phasecast_core::Error::Full),
+            "{len}"
+        );
+        assert_eq!(
+            (n.tob_status(), n.counters().messages_accepted),
+            before,
+            "{len}"
+        );
+    }
+}

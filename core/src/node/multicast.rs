@@ -1335,6 +1335,9 @@ impl<
         // Generations are ordered, and two members that regenerated at
         // once are ordered by id: the higher wins.
         let theirs = (auth.generation, auth.releaser);
+        if !generation_plausible(mine.0, theirs.0) {
+            return;
+        }
         if theirs < mine {
             // A stale token: tell its passer which generation is current,
             // so that it follows (and stops passing it).
@@ -1464,7 +1467,8 @@ impl<
             self.qsm.leader[r][l].generation,
             self.qsm_releaser(r, level).map_or(0, |c| c.0),
         );
-        if (auth.generation, auth.releaser) > mine {
+        if (auth.generation, auth.releaser) > mine && generation_plausible(mine.0, auth.generation)
+        {
             self.qsm_adopt(r, level, auth.generation, NodeId(auth.releaser));
         }
         let led = &mut self.qsm.leader[r][usize::from(level.min(1))];
@@ -1826,6 +1830,18 @@ impl<
     }
 }
 
+/// The most generations a token or pass may be ahead of this member's.
+/// Regenerations take at least `suspect_min` of silence each, so a live
+/// member never lags by this many; a generation further ahead (a faulty
+/// member, or one near `u32::MAX`, where regeneration could no longer
+/// outrank it) is ignored.
+const MAX_GENERATION_JUMP: u32 = 1 << 16;
+
+/// Whether generation `theirs` may be followed from `mine`.
+fn generation_plausible(mine: u32, theirs: u32) -> bool {
+    theirs <= mine.saturating_add(MAX_GENERATION_JUMP) && theirs < u32::MAX - MAX_GENERATION_JUMP
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1943,6 +1959,26 @@ mod tests {
                 );
                 assert_eq!(led(&n).0, 6);
                 assert_eq!(led(&n).1, Some(1));
+                // A generation beyond any plausible lag (a faulty member;
+                // near u32::MAX regeneration could never outrank it) is
+                // not followed, by pass or by token.
+                for generation in [6 + (1 << 16) + 1, u32::MAX] {
+                    n.qsm_apply(
+                        t,
+                        NodeId(3),
+                        RecordRepr::QsmPass {
+                            region: 77,
+                            epoch: 4,
+                            level: 0,
+                            generation,
+                            releaser: 3,
+                            round: 0,
+                        },
+                    );
+                    token(&mut n, t, 3, 4, generation, 3, 1000);
+                    assert_eq!(led(&n).0, 6);
+                    assert_eq!(led(&n).1, Some(1));
+                }
             })
             .unwrap()
             .join()
