@@ -8,7 +8,7 @@
 use phasecast_core::addr::{GroupId, NodeId};
 use phasecast_core::node::{Config, Error, Node};
 use phasecast_core::qsm::{GroupView, QsmConfig, RegionView};
-use phasecast_core::sim::check::{Checks, History, MsgId};
+use phasecast_core::sim::check::{Checks, History, MsgId, Report};
 use phasecast_core::sim::Latency;
 use phasecast_core::sim::{AppResult, LinkConfig, NodeEvent, Sim, SimConfig};
 use phasecast_core::time::{Duration, Instant};
@@ -109,8 +109,34 @@ fn verify(sim: &Sim<Box<QNode>>, s: &Setup, count: u64, len: usize) {
         // nothing is required of their deliveries.
         h.record_crash(sender.0);
     }
-    let mut per_node: std::collections::BTreeMap<u16, Vec<(GroupId, NodeId, u32, u64)>> =
-        Default::default();
+    let (per_node, report) = check_deliveries(sim, &mut h);
+    assert!(report.is_ok(), "{report}");
+    for r in &s.receivers {
+        let got = per_node.get(&r.0).map_or(0, Vec::len) as u64;
+        assert_eq!(
+            got,
+            count * s.senders.len() as u64,
+            "receiver {} delivered {got}",
+            r.0
+        );
+        // Per-group numbers: the k-th message of a sender to group g is g's k-th.
+        for (g, sender, seq, i) in &per_node[&r.0] {
+            let _ = sender;
+            let k = i / u64::from(s.groups) + 1;
+            assert_eq!(u64::from(*seq), k, "group {} msg {i}", g.0);
+        }
+    }
+}
+
+/// Every node's `(group, sender, per-group seq, message index)`
+/// deliveries, in order, by node id.
+type Deliveries = std::collections::BTreeMap<u16, Vec<(GroupId, NodeId, u32, u64)>>;
+
+/// Records every group delivery of the run in `h` and checks QSM's
+/// guarantee: integrity, agreement among the live and per-sender FIFO
+/// (not uniform: a crashed member's deliveries bind nobody).
+fn check_deliveries(sim: &Sim<Box<QNode>>, h: &mut History) -> (Deliveries, Report) {
+    let mut per_node = Deliveries::default();
     for (_, node, ev) in sim.events() {
         if let NodeEvent::GroupDelivered {
             group,
@@ -134,22 +160,7 @@ fn verify(sim: &Sim<Box<QNode>>, s: &Setup, count: u64, len: usize) {
         uniform: false,
         ..Checks::NONE
     });
-    assert!(report.is_ok(), "{report}");
-    for r in &s.receivers {
-        let got = per_node.get(&r.0).map_or(0, Vec::len) as u64;
-        assert_eq!(
-            got,
-            count * s.senders.len() as u64,
-            "receiver {} delivered {got}",
-            r.0
-        );
-        // Per-group numbers: the k-th message of a sender to group g is g's k-th.
-        for (g, sender, seq, i) in &per_node[&r.0] {
-            let _ = sender;
-            let k = i / u64::from(s.groups) + 1;
-            assert_eq!(u64::from(*seq), k, "group {} msg {i}", g.0);
-        }
-    }
+    (per_node, report)
 }
 
 /// Nodes are built on the stack before being boxed: run on a big one.
@@ -678,31 +689,7 @@ fn view_change(change: Change, seed: u64) {
             h.record_broadcast(sender.0, MsgId::new(sender.0, i), payload(sender, i, 500));
         }
     }
-    let mut per_node: std::collections::BTreeMap<u16, Vec<(GroupId, NodeId, u32, u64)>> =
-        Default::default();
-    for (_, node, ev) in sim.events() {
-        if let NodeEvent::GroupDelivered {
-            group,
-            sender,
-            seq,
-            payload,
-        } = ev
-        {
-            let i = u64::from_be_bytes(payload[2..10].try_into().unwrap());
-            h.record_delivery(node.0, None, MsgId::new(sender.0, i), payload.clone());
-            per_node
-                .entry(node.0)
-                .or_default()
-                .push((*group, *sender, *seq, i));
-        }
-    }
-    let report = h.check(Checks {
-        integrity: true,
-        agreement: true,
-        fifo: true,
-        uniform: false,
-        ..Checks::NONE
-    });
+    let (per_node, report) = check_deliveries(&sim, &mut h);
     if std::env::var("QSM_DEBUG").is_ok_and(|v| v == seed.to_string()) {
         for k in 0..14u16 {
             let n = sim.node(NodeId(k));
