@@ -788,6 +788,26 @@ fn latency(v: Option<&Bound<'_, PyAny>>) -> PyResult<Latency> {
     )))
 }
 
+/// `[(sender, payload), ...]` as a Python list of tuples.
+fn sender_payload_list<'py>(
+    py: Python<'py>,
+    rows: Vec<(u16, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyList>> {
+    let items: Vec<Bound<'py, PyTuple>> = rows
+        .into_iter()
+        .map(|(s, p)| {
+            PyTuple::new(
+                py,
+                [
+                    s.into_pyobject(py)?.into_any(),
+                    PyBytes::new(py, &p).into_any(),
+                ],
+            )
+        })
+        .collect::<PyResult<_>>()?;
+    PyList::new(py, items)
+}
+
 /// A cluster of real phasecast nodes on a simulated network, in virtual time.
 ///
 /// ``Simulation(nodes, seed, latency_ms=(mean, sd), bandwidth_mbps=None,
@@ -1223,19 +1243,7 @@ impl Simulation {
         let node = self.node("node", node)?;
         let inc = Self::incarnation_arg(incarnation)?;
         let rows = self.call(py, move |w| w.received(node, inc))?;
-        let items: Vec<Bound<'py, PyTuple>> = rows
-            .into_iter()
-            .map(|(s, p)| {
-                PyTuple::new(
-                    py,
-                    [
-                        s.into_pyobject(py)?.into_any(),
-                        PyBytes::new(py, &p).into_any(),
-                    ],
-                )
-            })
-            .collect::<PyResult<_>>()?;
-        PyList::new(py, items)
+        sender_payload_list(py, rows)
     }
 
     /// ``node``'s allocated sending rate in Mb/s (FastCast's ``currentBW``),
@@ -1477,19 +1485,7 @@ impl Simulation {
         let node = self.node("node", node)?;
         let inc = Self::incarnation_arg(incarnation)?;
         let rows = self.call(py, move |w| w.delivered(node, inc))?;
-        let items: Vec<Bound<'py, PyTuple>> = rows
-            .into_iter()
-            .map(|(s, p)| {
-                PyTuple::new(
-                    py,
-                    [
-                        s.into_pyobject(py)?.into_any(),
-                        PyBytes::new(py, &p).into_any(),
-                    ],
-                )
-            })
-            .collect::<PyResult<_>>()?;
-        PyList::new(py, items)
+        sender_payload_list(py, rows)
     }
 
     /// ``node``'s deliveries with details: a list of dicts with ``time_ms``,
